@@ -1,0 +1,4 @@
+DROP TABLE refresh_tokens;
+DROP TABLE users;
+DROP TYPE user_sex;
+DROP TYPE user_role;

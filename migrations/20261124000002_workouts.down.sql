@@ -1,0 +1,4 @@
+DROP TABLE registrations;
+DROP TYPE registration_status;
+DROP TABLE workouts;
+DROP TYPE workout_state;

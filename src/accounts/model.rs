@@ -1,0 +1,64 @@
+//! The account as stored.
+
+use apistos::api_component;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What a user is: trainees book and take part, trainers run sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[api_component]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "user_role", rename_all = "lowercase")]
+pub enum Role {
+    /// Books and takes part in workouts.
+    Trainee,
+    /// Creates and runs workouts.
+    Trainer,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Trainee => "trainee",
+            Role::Trainer => "trainer",
+        })
+    }
+}
+
+/// Sex, used only to pick the calorie formula.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[api_component]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "user_sex", rename_all = "lowercase")]
+pub enum Sex {
+    /// Female.
+    Female,
+    /// Male.
+    Male,
+}
+
+/// An account row, without its password hash.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// Id.
+    pub id: Uuid,
+    /// Role.
+    pub role: Role,
+    /// Full name.
+    pub full_name: String,
+    /// Email as typed at registration.
+    pub email: String,
+    /// Mobile number in E.164.
+    pub mobile: String,
+    /// Body weight, for calories.
+    pub weight_kg: Option<f32>,
+    /// Birth year, for calories.
+    pub birth_year: Option<i32>,
+    /// Sex, for calories.
+    pub sex: Option<Sex>,
+    /// Shown anonymously on live leaderboards.
+    pub hide_from_leaderboard: bool,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}

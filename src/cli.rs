@@ -1,0 +1,109 @@
+//! Command-line interface: `cultfit serve`, `cultfit migrate`.
+//!
+//! Every option can also come from the environment (names in API.md), so the same binary runs
+//! under a process manager, in tests and by hand.
+
+use crate::config::{Roles, ServeConfig};
+use crate::telemetry::LogFormat;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/cultfit";
+
+/// Backend for live group workouts.
+#[derive(Debug, Parser)]
+#[command(name = "cultfit", version, about)]
+pub struct Cli {
+    /// Log format; `pretty` is the default with `serve --dev`, `json` otherwise.
+    #[arg(long, env = "CULTFIT_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The log format to use: explicit, else pretty for local development, else JSON.
+    pub fn log_format(&self) -> LogFormat {
+        match (&self.log_format, &self.command) {
+            (Some(format), _) => *format,
+            (None, Command::Serve(args)) if args.dev => LogFormat::Pretty,
+            (None, _) => LogFormat::Json,
+        }
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (HTTP facade and/or actor worker).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(MigrateArgs),
+}
+
+/// Options of `cultfit serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// PostgreSQL connection URL; the database is created if missing.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// NATS server(s), comma separated.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// HTTP listen address (port 0 picks a free port; the chosen one is logged).
+    #[arg(long, env = "CULTFIT_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Roles of this node: `all`, or a comma list of `api`, `worker`.
+    #[arg(long = "role", env = "CULTFIT_ROLES", default_value = "all")]
+    pub roles: Roles,
+    /// HMAC key for access tokens, at least 32 bytes. Required unless `--dev`.
+    #[arg(long, env = "CULTFIT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Local development: generate a throwaway JWT secret if none is set, pretty logs.
+    #[arg(long)]
+    pub dev: bool,
+    /// Do not apply migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+impl ServeArgs {
+    /// Validate the options into a [`ServeConfig`].
+    pub fn into_config(self) -> anyhow::Result<ServeConfig> {
+        let jwt_secret = match (self.jwt_secret, self.dev) {
+            (Some(secret), _) if secret.len() >= 32 => secret.into_bytes(),
+            (Some(_), _) => bail!("CULTFIT_JWT_SECRET must be at least 32 bytes long"),
+            (None, true) => {
+                tracing::warn!("no CULTFIT_JWT_SECRET set: using a throwaway secret (--dev)");
+                crate::auth::tokens::random_secret()
+            }
+            (None, false) => {
+                bail!("CULTFIT_JWT_SECRET is required (at least 32 bytes) unless --dev")
+            }
+        };
+        let nats_urls = self
+            .nats_url
+            .split(',')
+            .map(|url| url.trim().parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .context("NATS_URL is not a valid list of NATS server addresses")?;
+        Ok(ServeConfig {
+            database_url: self.database_url,
+            nats_urls,
+            http_addr: self.http_addr,
+            roles: self.roles,
+            jwt_secret,
+            migrate: !self.no_migrate,
+        })
+    }
+}
+
+/// Options of `cultfit migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// PostgreSQL connection URL; the database is created if missing.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}

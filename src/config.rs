@@ -1,0 +1,108 @@
+//! Validated runtime configuration of a node.
+
+use anyhow::bail;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+/// Everything `cultfit serve` needs, checked and parsed.
+#[derive(Clone)]
+pub struct ServeConfig {
+    /// PostgreSQL connection URL.
+    pub database_url: String,
+    /// NATS servers to connect to.
+    pub nats_urls: Vec<async_nats::ServerAddr>,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// Which roles this node plays.
+    pub roles: Roles,
+    /// HMAC key for access tokens.
+    pub jwt_secret: Vec<u8>,
+    /// Apply migrations at start.
+    pub migrate: bool,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    // Hand-written so the secret can never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("nats_urls", &self.nats_urls)
+            .field("http_addr", &self.http_addr)
+            .field("roles", &self.roles)
+            .field("migrate", &self.migrate)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The roles a node plays: the HTTP facade (`api`), the actor host (`worker`), or both (`all`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    /// Serves the public HTTP API.
+    pub api: bool,
+    /// Hosts actors.
+    pub worker: bool,
+}
+
+impl FromStr for Roles {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut roles = Roles {
+            api: false,
+            worker: false,
+        };
+        for part in s.split(',').map(str::trim) {
+            match part {
+                "all" => {
+                    roles = Roles {
+                        api: true,
+                        worker: true,
+                    }
+                }
+                "api" => roles.api = true,
+                "worker" => roles.worker = true,
+                other => bail!("unknown role {other:?}: expected all, api or worker"),
+            }
+        }
+        Ok(roles)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Roles;
+
+    #[test]
+    fn roles_parse_single_lists_and_all() {
+        let parse = |s: &str| s.parse::<Roles>().ok();
+        assert_eq!(
+            parse("all"),
+            Some(Roles {
+                api: true,
+                worker: true
+            })
+        );
+        assert_eq!(
+            parse("api"),
+            Some(Roles {
+                api: true,
+                worker: false
+            })
+        );
+        assert_eq!(
+            parse("worker"),
+            Some(Roles {
+                api: false,
+                worker: true
+            })
+        );
+        assert_eq!(
+            parse("api, worker"),
+            Some(Roles {
+                api: true,
+                worker: true
+            })
+        );
+        assert_eq!(parse("gateway"), None);
+        assert_eq!(parse(""), None);
+    }
+}

@@ -1,0 +1,20 @@
+//! The `cultfit` binary: parse the command line, set up telemetry, run the chosen command.
+
+use clap::Parser;
+use cultfit::cli::{Cli, Command};
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    cultfit::telemetry::init(cli.log_format());
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.into_config()?;
+            cultfit::startup::Application::build(config)
+                .await?
+                .run_until_stopped()
+                .await
+        }
+        Command::Migrate(args) => cultfit::startup::migrate(&args.database_url).await,
+    }
+}

@@ -1,0 +1,142 @@
+//! `/api/v1/me`: the caller's own profile.
+
+use crate::accounts::store::{self, ProfileChanges};
+use crate::accounts::{Account, Role, Sex, validate};
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use actix_web::web::{Data, Json};
+use apistos::web::{Scope, get, patch, resource, scope};
+use apistos::{api_component, api_operation};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// `/me`.
+pub fn routes() -> Scope {
+    scope("/me").service(
+        resource("")
+            .route(get().to(get_me))
+            .route(patch().to(update_me)),
+    )
+}
+
+/// The caller's profile.
+#[derive(Debug, Serialize)]
+#[api_component]
+pub struct Profile {
+    /// Id.
+    pub id: Uuid,
+    /// Role (cannot be changed).
+    pub role: Role,
+    /// Full name.
+    pub full_name: String,
+    /// Email (cannot be changed).
+    pub email: String,
+    /// Mobile (E.164).
+    pub mobile: String,
+    /// Body weight in kg, for calorie estimates.
+    pub weight_kg: Option<f32>,
+    /// Birth year, for calorie estimates.
+    pub birth_year: Option<i32>,
+    /// Sex, for calorie estimates.
+    pub sex: Option<Sex>,
+    /// Appear anonymously on live leaderboards.
+    pub hide_from_leaderboard: bool,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Account> for Profile {
+    fn from(a: Account) -> Self {
+        Profile {
+            id: a.id,
+            role: a.role,
+            full_name: a.full_name,
+            email: a.email,
+            mobile: a.mobile,
+            weight_kg: a.weight_kg,
+            birth_year: a.birth_year,
+            sex: a.sex,
+            hide_from_leaderboard: a.hide_from_leaderboard,
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// Profile changes; omitted fields stay as they are. Role and email cannot be changed: sending
+/// them (or any unknown field) is a 422, not silently ignored.
+#[derive(Debug, Deserialize)]
+#[api_component]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    /// 1 to 100 characters.
+    pub full_name: Option<String>,
+    /// E.164.
+    pub mobile: Option<String>,
+    /// 20 to 400.
+    pub weight_kg: Option<f32>,
+    /// 1900 to five years ago.
+    pub birth_year: Option<i32>,
+    /// `female` or `male`.
+    pub sex: Option<Sex>,
+    /// Appear anonymously on live leaderboards.
+    pub hide_from_leaderboard: Option<bool>,
+}
+
+/// The caller's profile.
+#[api_operation(
+    operation_id = "get_me",
+    tag = "accounts",
+    error_code = 401,
+    error_code = 404
+)]
+pub async fn get_me(user: AuthUser, pool: Data<PgPool>) -> Result<Json<Profile>, ApiError> {
+    let account = store::by_id(pool.get_ref(), user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(Json(account.into()))
+}
+
+/// Change the caller's profile.
+#[api_operation(
+    operation_id = "update_me",
+    tag = "accounts",
+    error_code = 400,
+    error_code = 401,
+    error_code = 404,
+    error_code = 422
+)]
+pub async fn update_me(
+    user: AuthUser,
+    body: Json<ProfileUpdate>,
+    pool: Data<PgPool>,
+) -> Result<Json<Profile>, ApiError> {
+    let update = body.into_inner();
+    let mut checks = validate::Checks::default();
+    if let Some(name) = &update.full_name {
+        checks.check("full_name", validate::full_name(name));
+    }
+    if let Some(mobile) = &update.mobile {
+        checks.check("mobile", validate::mobile(mobile));
+    }
+    if let Some(weight) = update.weight_kg {
+        checks.check("weight_kg", validate::weight_kg(weight));
+    }
+    if let Some(year) = update.birth_year {
+        checks.check("birth_year", validate::birth_year(year));
+    }
+    checks.finish()?;
+    let changes = ProfileChanges {
+        full_name: update.full_name.map(|name| name.trim().to_owned()),
+        mobile: update.mobile,
+        weight_kg: update.weight_kg,
+        birth_year: update.birth_year,
+        sex: update.sex,
+        hide_from_leaderboard: update.hide_from_leaderboard,
+    };
+    let account = store::update_profile(pool.get_ref(), user.id, &changes)
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(Json(account.into()))
+}

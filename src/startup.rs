@@ -1,0 +1,181 @@
+//! Building and running a node: connect to PostgreSQL and NATS, mount the routes for its roles,
+//! serve until SIGTERM/SIGINT, then shut down in order (HTTP → NATS drain → pool).
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::tokens::JwtKeys;
+use crate::config::ServeConfig;
+use crate::error;
+use crate::{openapi, routes};
+use actix_web::dev::{Server, Service as _};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{HttpMessage as _, HttpServer, web};
+use anyhow::Context;
+use apistos::app::{BuildConfig, OpenApiWrapper as _};
+use sqlx::migrate::MigrateDatabase as _;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres};
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+/// Largest accepted JSON body.
+const JSON_LIMIT_BYTES: usize = 256 * 1024;
+
+/// A node that is bound and connected, ready to serve.
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    pool: PgPool,
+    nats: async_nats::Client,
+}
+
+impl Application {
+    /// Connect to everything, apply migrations (unless disabled) and bind the HTTP listener.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        tracing::info!(?config, "starting");
+        if config.migrate {
+            migrate(&config.database_url).await?;
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(32)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy(&config.database_url)
+            .context("invalid DATABASE_URL")?;
+        let nats = connect_nats(&config).await?;
+
+        let listener = TcpListener::bind(config.http_addr)
+            .with_context(|| format!("failed to bind {}", config.http_addr))?;
+        let addr = listener
+            .local_addr()
+            .context("listener has no local address")?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+
+        let pool_data = web::Data::new(pool.clone());
+        let nats_data = web::Data::new(nats.clone());
+        let keys = web::Data::new(JwtKeys::new(&config.jwt_secret));
+        let hasher = web::Data::new(PasswordHasher::new(cores)?);
+        let roles = config.roles;
+
+        let server = HttpServer::new(move || {
+            let mut app = actix_web::App::new()
+                .document(openapi::spec())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JSON_LIMIT_BYTES)
+                        .error_handler(|err, _| error::json_error(err).into()),
+                )
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|err, _| error::query_error(err).into()),
+                )
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|err, _| error::path_error(err).into()),
+                )
+                .app_data(pool_data.clone())
+                .app_data(nats_data.clone())
+                .app_data(keys.clone())
+                .app_data(hasher.clone())
+                .wrap_fn(|req, srv| {
+                    let request_id = req.extensions().get::<RequestId>().copied();
+                    let response = srv.call(req);
+                    async move {
+                        let mut response = response.await?;
+                        if let Some(Ok(value)) =
+                            request_id.map(|id| HeaderValue::from_str(&id.to_string()))
+                        {
+                            response
+                                .headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), value);
+                        }
+                        Ok(response)
+                    }
+                })
+                .wrap(TracingLogger::default())
+                .service(routes::health::routes());
+            // A worker-only node serves just the probes: no API, no docs.
+            let build = if roles.api {
+                app = app.service(routes::api_v1());
+                BuildConfig::default()
+            } else {
+                BuildConfig::default().disable_openapi_route()
+            };
+            let app = app.build_with("/openapi.json", build);
+            if roles.api {
+                app.configure(routes::docs::configure)
+            } else {
+                app
+            }
+        })
+        .listen(listener)
+        .context("failed to listen")?
+        .shutdown_timeout(30)
+        .run();
+
+        tracing::info!(http.addr = %addr, roles.api = roles.api, roles.worker = roles.worker, "listening");
+        Ok(Self {
+            server,
+            addr,
+            pool,
+            nats,
+        })
+    }
+
+    /// The bound HTTP address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serve until SIGTERM/SIGINT: stop accepting, finish in-flight requests, drain NATS (flushes
+    /// anything still queued), close the pool.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("http server failed")?;
+        tracing::info!("http server stopped; draining NATS");
+        if let Err(err) = self.nats.drain().await {
+            tracing::warn!(error = %err, "failed to drain NATS");
+        }
+        self.pool.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Create the database if it does not exist, then apply pending migrations.
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    if !Postgres::database_exists(database_url)
+        .await
+        .context("failed to reach PostgreSQL")?
+    {
+        Postgres::create_database(database_url)
+            .await
+            .context("failed to create the database")?;
+        tracing::info!("database created");
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await
+        .context("failed to connect to PostgreSQL")?;
+    cultfit_actors::MIGRATOR
+        .run(&pool)
+        .await
+        .context("failed to apply migrations")?;
+    pool.close().await;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn connect_nats(config: &ServeConfig) -> anyhow::Result<async_nats::Client> {
+    // Keep trying in the background when NATS is down at start: readiness reports it meanwhile.
+    // A short ping interval notices a dead link in seconds (leases depend on it).
+    async_nats::ConnectOptions::new()
+        .name(format!("cultfit-{}", std::process::id()))
+        .retry_on_initial_connect()
+        .ping_interval(Duration::from_secs(5))
+        .event_callback(|event| async move {
+            tracing::info!(nats.event = %event, "nats connection event")
+        })
+        .connect(config.nats_urls.as_slice())
+        .await
+        .context("failed to connect to NATS")
+}

@@ -1,0 +1,31 @@
+//! Tracing setup: JSON lines for machines, pretty output for people.
+//!
+//! Every HTTP request runs in a span carrying its `request_id` (tracing-actix-web), so each log
+//! line of a request can be found by that id. Never log secrets or personal data.
+
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written to stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line, with the current span's fields.
+    Json,
+    /// Human-readable, for a terminal.
+    Pretty,
+}
+
+/// Install the global subscriber; `RUST_LOG` filters (default `info`).
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // A second init (only possible in tests) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
