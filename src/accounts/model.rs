@@ -26,6 +26,18 @@ impl std::fmt::Display for Role {
     }
 }
 
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "trainee" => Ok(Role::Trainee),
+            "trainer" => Ok(Role::Trainer),
+            _ => Err("must be \"trainee\" or \"trainer\"".to_owned()),
+        }
+    }
+}
+
 /// Sex, used only to pick the calorie formula.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[api_component]

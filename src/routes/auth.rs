@@ -34,8 +34,9 @@ pub fn routes() -> Scope {
 #[derive(Debug, Deserialize)]
 #[api_component]
 pub struct RegisterRequest {
-    /// `trainee` or `trainer`.
-    pub role: Role,
+    /// `trainee` or `trainer`. Parsed during validation so a bad value is reported on this field.
+    #[schemars(with = "Role")]
+    pub role: String,
     /// 1 to 100 characters.
     pub full_name: String,
     /// A valid address; unique, compared case-insensitively.
@@ -126,18 +127,22 @@ pub async fn register(
 ) -> Result<CreatedJson<Session>, ApiError> {
     let request = body.into_inner();
     let full_name = request.full_name.trim();
+    let role = request.role.parse::<Role>();
     let mut checks = validate::Checks::default();
     checks
+        .check("role", role.clone().map(drop))
         .check("full_name", validate::full_name(&request.full_name))
         .check("email", validate::email(&request.email))
         .check("mobile", validate::mobile(&request.mobile))
         .check("password", validate::password(request.password.expose()));
     checks.finish()?;
+    // Reported above with the other fields; this only unwraps it.
+    let role = role.map_err(|e| ApiError::invalid_field("role", e))?;
 
     let password_hash = hasher.hash(&request.password).await?;
     let mut tx = pool.begin().await.context("failed to begin transaction")?;
     let new = NewAccount {
-        role: request.role,
+        role,
         full_name,
         email: &request.email,
         mobile: &request.mobile,

@@ -1,0 +1,108 @@
+//! The OpenAPI document and the embedded Swagger UI.
+
+use crate::helpers::TestApp;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const PUBLIC_OPERATIONS: [&str; 5] = [
+    "register_user",
+    "login",
+    "refresh_session",
+    "get_health_live",
+    "get_health_ready",
+];
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_snapshot() {
+    let app = TestApp::spawn().await;
+    let spec: Value = app
+        .get("/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    insta::assert_json_snapshot!("openapi", spec);
+}
+
+#[tokio::test]
+async fn every_operation_has_an_explicit_id_and_protected_ones_require_a_bearer_token() {
+    let app = TestApp::spawn().await;
+    let spec: Value = app
+        .get("/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
+
+    let paths = spec["paths"].as_object().cloned().unwrap_or_default();
+    assert!(paths.len() >= 7, "{paths:?}");
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().cloned().unwrap_or_default() {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            // apistos falls back to `<verb>_<fn>-<hash>` when no id is given.
+            assert!(
+                !id.is_empty() && !id.contains('-'),
+                "{method} {path}: operationId {id:?}"
+            );
+            let secured = operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty());
+            assert_eq!(
+                secured,
+                !PUBLIC_OPERATIONS.contains(&id),
+                "{method} {path}: security"
+            );
+            if secured {
+                assert!(
+                    operation["responses"]["401"].is_object(),
+                    "{method} {path}: 401 documented"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_from_the_binary_itself() {
+    let app = TestApp::spawn().await;
+    let page = app.get("/docs", None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    let html = page.text().await.unwrap_or_default();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external URLs: {html}"
+    );
+
+    let init = app
+        .get("/docs/init.js", None)
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(init.contains("/openapi.json"));
+    for (asset, content_type, min_bytes) in [
+        ("/docs/swagger-ui-bundle.js", "text/javascript", 1_000_000),
+        ("/docs/swagger-ui.css", "text/css", 100_000),
+        ("/docs/favicon-32x32.png", "image/png", 100),
+        ("/docs/init.js", "text/javascript", 50),
+    ] {
+        assert!(html.contains(asset), "the page references {asset}");
+        let response = app.get(asset, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert_eq!(response.headers()["content-type"], content_type, "{asset}");
+        assert!(
+            response.bytes().await.map(|b| b.len()).unwrap_or_default() >= min_bytes,
+            "{asset}"
+        );
+    }
+}

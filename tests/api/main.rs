@@ -1,0 +1,8 @@
+//! Black-box tests of the `cultfit` binary: each test starts the real executable against a fresh
+//! PostgreSQL database and its own nats-server, and talks to it over HTTP only.
+
+mod accounts;
+mod docs;
+mod helpers;
+mod operations;
+mod tokens;

@@ -1,0 +1,134 @@
+//! Probes, roles and shutdown.
+
+use crate::helpers::{Options, TestApp, problem};
+use reqwest::StatusCode;
+use std::time::Duration;
+
+async fn ready_status(app: &TestApp) -> StatusCode {
+    app.get("/health/ready", None).await.status()
+}
+
+/// Polls readiness until it reports `want` (dependencies take a moment to notice a failure).
+async fn wait_for_readiness(app: &TestApp, want: StatusCode) -> StatusCode {
+    let mut last = ready_status(app).await;
+    for _ in 0..50 {
+        if last == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        last = ready_status(app).await;
+    }
+    last
+}
+
+#[tokio::test]
+async fn liveness_and_readiness_are_ok_when_dependencies_are_up() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/health/live", None).await.status(), StatusCode::OK);
+    assert_eq!(
+        wait_for_readiness(&app, StatusCode::OK).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn readiness_turns_503_when_postgres_is_unreachable() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        wait_for_readiness(&app, StatusCode::OK).await,
+        StatusCode::OK
+    );
+
+    app.drop_database().await;
+
+    assert_eq!(
+        wait_for_readiness(&app, StatusCode::SERVICE_UNAVAILABLE).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let body = problem(
+        app.get("/health/ready", None).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    assert_eq!(body["code"], "unavailable");
+    assert_eq!(body["detail"], "postgres: down, nats: up");
+    assert_eq!(
+        app.get("/health/live", None).await.status(),
+        StatusCode::OK,
+        "still alive"
+    );
+}
+
+#[tokio::test]
+async fn readiness_turns_503_when_nats_is_unreachable() {
+    let mut app = TestApp::spawn().await;
+    assert_eq!(
+        wait_for_readiness(&app, StatusCode::OK).await,
+        StatusCode::OK
+    );
+
+    app.nats.kill();
+
+    assert_eq!(
+        wait_for_readiness(&app, StatusCode::SERVICE_UNAVAILABLE).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let body = problem(
+        app.get("/health/ready", None).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    assert_eq!(body["detail"], "postgres: up, nats: down");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let first = app.get("/health/live", None).await;
+    let second = app.get("/health/live", None).await;
+    let id = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert!(id(&first).is_some());
+    assert_ne!(id(&first), id(&second));
+}
+
+#[tokio::test]
+async fn a_worker_only_node_serves_only_the_probes() {
+    let app = TestApp::spawn_with(Options {
+        roles: "worker",
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(app.get("/health/live", None).await.status(), StatusCode::OK);
+    assert_eq!(
+        wait_for_readiness(&app, StatusCode::OK).await,
+        StatusCode::OK
+    );
+    for path in ["/api/v1/me", "/openapi.json", "/docs"] {
+        assert_eq!(
+            app.get(path, None).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let mut app = TestApp::spawn().await;
+    app.signed_up("trainee").await;
+
+    let status = app.terminate();
+
+    assert!(status.success(), "exit status {status}");
+    let logs = app.logs();
+    assert!(
+        logs.iter().any(|l| l.contains("draining NATS")),
+        "{logs:#?}"
+    );
+    assert!(logs.iter().any(|l| l.contains("\"stopped\"")), "{logs:#?}");
+}
