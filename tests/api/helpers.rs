@@ -51,7 +51,7 @@ pub struct NatsServer {
 impl NatsServer {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let child = Command::new(nats_server_bin())
+        let mut child = Command::new(nats_server_bin())
             .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
             .arg(dir.path().join("js"))
             .arg("--ports_file_dir")
@@ -76,6 +76,8 @@ impl NatsServer {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("nats-server did not report its port");
     }
 
