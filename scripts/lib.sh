@@ -96,7 +96,20 @@ PY
 
 version_at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# 4223 when it is free (a stable URL for wearables and tools), else any free port.
+free_port() {
+  python3 - <<'PY'
+import socket
+for port in (4223, 0):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(s.getsockname()[1])
+    break
+PY
+}
 
 ensure_nats_server() {
   local url="${NATS_URL:-nats://127.0.0.1:4222}" version
