@@ -39,9 +39,11 @@ CREATE TABLE registrations (
     left_at           timestamptz,
     updated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (workout_id, trainee_id),
-    CHECK ((status = 'waitlisted') = (waitlist_position IS NOT NULL))
+    CHECK ((status = 'waitlisted') = (waitlist_position IS NOT NULL)),
+    -- Positions are NULL unless waitlisted, so only waitlisted rows compete. Deferred, because
+    -- a promotion moves every position up by one in a single statement.
+    CONSTRAINT registrations_waitlist_position_key
+        UNIQUE (workout_id, waitlist_position) DEFERRABLE INITIALLY DEFERRED
 );
 
 CREATE INDEX registrations_trainee_idx ON registrations (trainee_id);
-CREATE UNIQUE INDEX registrations_waitlist_key
-    ON registrations (workout_id, waitlist_position) WHERE status = 'waitlisted';

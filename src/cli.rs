@@ -67,6 +67,19 @@ pub struct ServeArgs {
     /// Do not apply migrations at start.
     #[arg(long)]
     pub no_migrate: bool,
+    /// Most PostgreSQL connections this node opens.
+    #[arg(long, env = "CULTFIT_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+    /// This node's id in placement (heartbeats, leases); a fresh UUID by default.
+    #[arg(long, env = "CULTFIT_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Actor lease time-to-live in seconds: how long a dead worker's actors stay unreachable
+    /// before another worker takes over. Every node must use the same value.
+    #[arg(long, env = "CULTFIT_LEASE_TTL_SECS", default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..=120))]
+    pub lease_ttl_secs: u64,
+    /// How long after its scheduled end a live workout is ended automatically, in seconds.
+    #[arg(long, env = "CULTFIT_AUTO_END_GRACE_SECS", default_value_t = 600)]
+    pub auto_end_grace_secs: u32,
 }
 
 impl ServeArgs {
@@ -89,6 +102,16 @@ impl ServeArgs {
             .map(|url| url.trim().parse::<async_nats::ServerAddr>())
             .collect::<Result<Vec<_>, _>>()
             .context("NATS_URL is not a valid list of NATS server addresses")?;
+        let node_id = self
+            .node_id
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        if node_id.is_empty()
+            || !node_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            bail!("CULTFIT_NODE_ID may only contain letters, digits, '-' and '_'");
+        }
         Ok(ServeConfig {
             database_url: self.database_url,
             nats_urls,
@@ -96,6 +119,10 @@ impl ServeArgs {
             roles: self.roles,
             jwt_secret,
             migrate: !self.no_migrate,
+            db_max_connections: self.db_max_connections,
+            node_id,
+            lease_ttl: std::time::Duration::from_secs(self.lease_ttl_secs),
+            auto_end_grace: chrono::TimeDelta::seconds(i64::from(self.auto_end_grace_secs)),
         })
     }
 }

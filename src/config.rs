@@ -19,6 +19,14 @@ pub struct ServeConfig {
     pub jwt_secret: Vec<u8>,
     /// Apply migrations at start.
     pub migrate: bool,
+    /// Most PostgreSQL connections this node opens.
+    pub db_max_connections: u32,
+    /// This node's id in placement.
+    pub node_id: String,
+    /// Actor lease time-to-live.
+    pub lease_ttl: std::time::Duration,
+    /// Grace after a workout's scheduled end before it is ended automatically.
+    pub auto_end_grace: chrono::TimeDelta,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -29,6 +37,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("http_addr", &self.http_addr)
             .field("roles", &self.roles)
             .field("migrate", &self.migrate)
+            .field("node_id", &self.node_id)
+            .field("lease_ttl", &self.lease_ttl)
             .finish_non_exhaustive()
     }
 }

@@ -123,6 +123,20 @@ impl std::fmt::Debug for ApiError {
     }
 }
 
+impl From<cultfit_actors::client::CallError> for ApiError {
+    fn from(err: cultfit_actors::client::CallError) -> Self {
+        use cultfit_actors::client::CallError;
+        match err {
+            CallError::Rejected(rejected) if rejected.code == ErrorCode::Internal => {
+                ApiError::Unexpected(anyhow::anyhow!("actor failed: {}", rejected.message))
+            }
+            CallError::Rejected(rejected) => ApiError::client(rejected.code, rejected.message),
+            CallError::Other(err) => ApiError::Unexpected(err),
+            other => ApiError::client(other.code(), other.to_string()),
+        }
+    }
+}
+
 /// The RFC 9457 body.
 #[derive(Serialize)]
 struct Problem<'a> {

@@ -29,6 +29,11 @@ pub fn spec() -> Spec {
                 "accounts",
                 "Registration, sign-in, sessions and the caller's profile",
             ),
+            tag(
+                "workouts",
+                "Sessions: schedule, list, reschedule, cancel, start, end",
+            ),
+            tag("taking part", "Book, cancel a booking, roster, join, leave"),
             tag("operations", "Probes for operators"),
         ],
         ..Default::default()

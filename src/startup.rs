@@ -5,12 +5,19 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::JwtKeys;
 use crate::config::ServeConfig;
 use crate::error;
+use crate::routes::participation::PublicNatsUrl;
+use crate::routes::workouts::ListCache;
 use crate::{openapi, routes};
 use actix_web::dev::{Server, Service as _};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpMessage as _, HttpServer, web};
 use anyhow::Context;
 use apistos::app::{BuildConfig, OpenApiWrapper as _};
+use async_nats::jetstream;
+use cultfit_actors::client::ActorClient;
+use cultfit_actors::placement::nodes::Directory;
+use cultfit_actors::worker::{Worker, WorkerConfig};
+use cultfit_actors::workout::state::Rules;
 use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
@@ -27,6 +34,7 @@ pub struct Application {
     addr: SocketAddr,
     pool: PgPool,
     nats: async_nats::Client,
+    worker: Option<Worker>,
 }
 
 impl Application {
@@ -37,11 +45,42 @@ impl Application {
             migrate(&config.database_url).await?;
         }
         let pool = PgPoolOptions::new()
-            .max_connections(32)
+            .max_connections(config.db_max_connections)
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy(&config.database_url)
             .context("invalid DATABASE_URL")?;
         let nats = connect_nats(&config).await?;
+        let buckets =
+            cultfit_actors::bus::ensure(&jetstream::new(nats.clone()), config.lease_ttl).await?;
+        let directory = Directory::watch(&buckets.nodes).await?;
+        // Long enough to outlive a dead owner's lease (failover) with room for activation.
+        let actors = ActorClient::new(
+            nats.clone(),
+            directory,
+            config.lease_ttl + Duration::from_secs(4),
+        );
+        let worker = if config.roles.worker {
+            let worker_config = WorkerConfig {
+                node_id: config.node_id.clone(),
+                lease_ttl: config.lease_ttl,
+                rules: Rules {
+                    auto_end_grace: config.auto_end_grace,
+                    ..Rules::default()
+                },
+            };
+            Some(
+                Worker::start(
+                    pool.clone(),
+                    nats.clone(),
+                    &buckets,
+                    actors.clone(),
+                    worker_config,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
 
         let listener = TcpListener::bind(config.http_addr)
             .with_context(|| format!("failed to bind {}", config.http_addr))?;
@@ -54,6 +93,20 @@ impl Application {
         let nats_data = web::Data::new(nats.clone());
         let keys = web::Data::new(JwtKeys::new(&config.jwt_secret));
         let hasher = web::Data::new(PasswordHasher::new(cores)?);
+        let actors = web::Data::new(actors);
+        let list_cache = web::Data::new(
+            ListCache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_millis(900))
+                .build(),
+        );
+        let public_nats = web::Data::new(PublicNatsUrl(
+            config
+                .nats_urls
+                .first()
+                .map(|u| u.as_url_str().to_owned())
+                .unwrap_or_default(),
+        ));
         let roles = config.roles;
 
         let server = HttpServer::new(move || {
@@ -76,6 +129,9 @@ impl Application {
                 .app_data(nats_data.clone())
                 .app_data(keys.clone())
                 .app_data(hasher.clone())
+                .app_data(actors.clone())
+                .app_data(list_cache.clone())
+                .app_data(public_nats.clone())
                 .wrap_fn(|req, srv| {
                     let request_id = req.extensions().get::<RequestId>().copied();
                     let response = srv.call(req);
@@ -112,12 +168,13 @@ impl Application {
         .shutdown_timeout(30)
         .run();
 
-        tracing::info!(http.addr = %addr, roles.api = roles.api, roles.worker = roles.worker, "listening");
+        tracing::info!(http.addr = %addr, node.id = %config.node_id, roles.api = roles.api, roles.worker = roles.worker, "listening");
         Ok(Self {
             server,
             addr,
             pool,
             nats,
+            worker,
         })
     }
 
@@ -126,11 +183,16 @@ impl Application {
         self.addr
     }
 
-    /// Serve until SIGTERM/SIGINT: stop accepting, finish in-flight requests, drain NATS (flushes
+    /// Serve until SIGTERM/SIGINT: stop accepting, finish in-flight requests, stop this node's
+    /// actors (releasing their leases so other workers take over at once), drain NATS (flushes
     /// anything still queued), close the pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await.context("http server failed")?;
-        tracing::info!("http server stopped; draining NATS");
+        if let Some(worker) = self.worker {
+            tracing::info!("http server stopped; handing actors over");
+            worker.drain().await;
+        }
+        tracing::info!("draining NATS");
         if let Err(err) = self.nats.drain().await {
             tracing::warn!(error = %err, "failed to drain NATS");
         }

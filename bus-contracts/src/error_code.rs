@@ -34,6 +34,16 @@ pub enum ErrorCode {
     EmailTaken,
     /// The request conflicts with the current state of the resource.
     Conflict,
+    /// The workout's state does not allow this (e.g. starting a cancelled workout).
+    InvalidState,
+    /// Too early: a workout can only be started shortly before its start time.
+    TooEarly,
+    /// The time overlaps another workout of the same trainer, or another booking of the trainee.
+    ScheduleOverlap,
+    /// The trainee already holds a place or waitlist position in this workout.
+    AlreadyRegistered,
+    /// The trainee is already in another live session.
+    AlreadyInSession,
     /// Too many requests; retry later.
     RateLimited,
     /// A dependency (database, message bus, owning actor) is unavailable.
@@ -46,7 +56,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::MalformedRequest,
         ErrorCode::ValidationFailed,
         ErrorCode::Unauthenticated,
@@ -59,6 +69,11 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::EmailTaken,
         ErrorCode::Conflict,
+        ErrorCode::InvalidState,
+        ErrorCode::TooEarly,
+        ErrorCode::ScheduleOverlap,
+        ErrorCode::AlreadyRegistered,
+        ErrorCode::AlreadyInSession,
         ErrorCode::RateLimited,
         ErrorCode::Unavailable,
         ErrorCode::Timeout,
@@ -77,7 +92,13 @@ impl ErrorCode {
             | ErrorCode::RefreshTokenReused => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::EmailTaken | ErrorCode::Conflict => 409,
+            ErrorCode::EmailTaken
+            | ErrorCode::Conflict
+            | ErrorCode::InvalidState
+            | ErrorCode::TooEarly
+            | ErrorCode::ScheduleOverlap
+            | ErrorCode::AlreadyRegistered
+            | ErrorCode::AlreadyInSession => 409,
             ErrorCode::ValidationFailed => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
@@ -101,6 +122,11 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::EmailTaken => "email_taken",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::InvalidState => "invalid_state",
+            ErrorCode::TooEarly => "too_early",
+            ErrorCode::ScheduleOverlap => "schedule_overlap",
+            ErrorCode::AlreadyRegistered => "already_registered",
+            ErrorCode::AlreadyInSession => "already_in_session",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",

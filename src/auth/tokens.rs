@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 const ISSUER: &str = "cultfit";
 const AUDIENCE: &str = "cultfit-api";
+const DEVICE_AUDIENCE: &str = "cultfit-device";
 /// Lifetime of an access token.
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 15 * 60;
 /// Lifetime of a refresh token (each use rotates it).
@@ -97,6 +98,45 @@ impl JwtKeys {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
             })
+    }
+}
+
+/// What a device token asserts: this user's wearable may publish energy for this workout.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeviceClaims {
+    /// The trainee.
+    pub sub: Uuid,
+    /// The workout.
+    pub wid: Uuid,
+    /// Issuer, always `cultfit`.
+    pub iss: String,
+    /// Audience, always `cultfit-device` (never accepted as an access token).
+    pub aud: String,
+    /// Expiry.
+    pub exp: i64,
+}
+
+impl JwtKeys {
+    /// A credential for a trainee's wearable in one workout, valid until `until` (plus an hour,
+    /// for sessions that run late).
+    pub fn issue_device(
+        &self,
+        user_id: Uuid,
+        workout_id: Uuid,
+        until: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<String> {
+        let claims = DeviceClaims {
+            sub: user_id,
+            wid: workout_id,
+            iss: ISSUER.to_owned(),
+            aud: DEVICE_AUDIENCE.to_owned(),
+            exp: (until + chrono::TimeDelta::hours(1)).timestamp(),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 }
 

@@ -3,18 +3,50 @@
 //! - [`health`]: `/health/live`, `/health/ready` (served by every node, whatever its role).
 //! - [`auth`]: register, login, refresh, logout under `/api/v1/auth`.
 //! - [`me`]: the caller's own profile, `/api/v1/me`.
+//! - [`workouts`]: create, list, read; reschedule, cancel, start, end.
+//! - [`participation`]: book, cancel a booking, roster, join, leave.
 //! - [`docs`]: Swagger UI at `/docs`, its assets embedded in the binary.
 
 pub mod auth;
 pub mod docs;
 pub mod health;
 pub mod me;
+pub mod participation;
+pub mod workouts;
 
+use crate::error::ApiError;
+use actix_web::{HttpMessage as _, HttpRequest};
 use apistos::web::{Scope, scope};
+use bus_contracts::v1::ActorKind;
+use cultfit_actors::client::ActorClient;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
 /// The public API, mounted at `/api/v1`.
 pub fn api_v1() -> Scope {
     scope("/api/v1")
         .service(auth::routes())
         .service(me::routes())
+        .service(workouts::routes())
+}
+
+/// The request id of this HTTP request, to carry into the actor's logs.
+pub fn request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(ToString::to_string)
+}
+
+/// Send a command to an actor on behalf of this request.
+pub async fn actors_call<C: Serialize, R: DeserializeOwned>(
+    actors: &ActorClient,
+    kind: ActorKind,
+    id: Uuid,
+    command: &C,
+    req: &HttpRequest,
+) -> Result<R, ApiError> {
+    Ok(actors
+        .call(kind, id, command, request_id(req).as_deref())
+        .await?)
 }

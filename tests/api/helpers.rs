@@ -13,12 +13,13 @@
     reason = "fixtures fail loudly"
 )]
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -27,7 +28,7 @@ pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 /// A password that satisfies the rules.
 pub const PASSWORD: &str = "correct-horse-battery";
 
-fn admin_url() -> String {
+pub fn admin_url() -> String {
     std::env::var("CULTFIT_PG_ADMIN_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
@@ -108,10 +109,10 @@ impl Default for Options {
     }
 }
 
-/// A running `cultfit serve`, with its own database and NATS.
+/// A running `cultfit serve`, with its own database and NATS. Its request helpers live on
+/// [`ApiClient`], reached through `Deref`.
 pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
+    pub api: ApiClient,
     pub db_name: String,
     pub nats: NatsServer,
     child: Child,
@@ -126,50 +127,19 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> Self {
         let nats = NatsServer::start();
         let db_name = format!("cultfit_test_{}", Uuid::new_v4().simple());
-        let admin = admin_url();
-        let database_url = format!("{}/{db_name}", admin.rsplit_once('/').expect("admin url").0);
-
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cultfit"))
-            .args([
-                "serve",
-                "--log-format",
-                "json",
-                "--http-addr",
-                "127.0.0.1:0",
-            ])
-            .env("DATABASE_URL", &database_url)
-            .env("NATS_URL", &nats.url)
-            .env("CULTFIT_JWT_SECRET", JWT_SECRET)
-            .env("CULTFIT_ROLES", options.roles)
-            .env("RUST_LOG", options.rust_log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("failed to start cultfit");
-
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (addr_tx, addr_rx) = mpsc::channel();
-        collect_lines(
-            child.stdout.take().expect("stdout"),
-            logs.clone(),
-            Some(addr_tx),
+        let process = spawn_serve(
+            &database_url(&db_name),
+            &nats.url,
+            options.rust_log,
+            &[],
+            &[("CULTFIT_ROLES", options.roles)],
         );
-        collect_lines(child.stderr.take().expect("stderr"), logs.clone(), None);
-
-        let Ok(addr) = addr_rx.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            panic!(
-                "cultfit did not start:\n{}",
-                logs.lock().unwrap().join("\n")
-            );
-        };
         Self {
-            address: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            api: ApiClient::new(process.address),
             db_name,
             nats,
-            child,
-            logs,
+            child: process.child,
+            logs: process.logs,
         }
     }
 
@@ -205,6 +175,31 @@ impl TestApp {
         .execute(&mut admin)
         .await
         .expect("drop database");
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = ApiClient;
+
+    fn deref(&self) -> &ApiClient {
+        &self.api
+    }
+}
+
+/// HTTP access to one running node: one method per endpoint.
+#[derive(Clone)]
+pub struct ApiClient {
+    pub address: String,
+    pub client: reqwest::Client,
+}
+
+impl ApiClient {
+    /// A client for the node listening on `address` (`http://host:port`).
+    pub fn new(address: String) -> Self {
+        Self {
+            address,
+            client: reqwest::Client::new(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -288,12 +283,225 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json().await.expect("session json")
     }
+
+    /// DELETE `path`.
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.delete(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request failed")
+    }
+
+    /// GET `path` with query parameters (encoded here, so cursors and times go through as-is).
+    pub async fn get_query(&self, path: &str, query: &[(&str, &str)], token: &str) -> Response {
+        let mut url = reqwest::Url::parse(&self.url(path)).expect("url");
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        self.client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    pub async fn create_workout(&self, token: &str, body: &Value) -> Response {
+        self.post_json("/api/v1/workouts", body, Some(token)).await
+    }
+
+    pub async fn get_workout(&self, token: &str, id: &str) -> Response {
+        self.get(&format!("/api/v1/workouts/{id}"), Some(token))
+            .await
+    }
+
+    pub async fn list_workouts(&self, token: &str, query: &[(&str, &str)]) -> Response {
+        self.get_query("/api/v1/workouts", query, token).await
+    }
+
+    pub async fn reschedule_workout(&self, token: &str, id: &str, body: &Value) -> Response {
+        self.post_json(
+            &format!("/api/v1/workouts/{id}/reschedule"),
+            body,
+            Some(token),
+        )
+        .await
+    }
+
+    pub async fn cancel_workout(&self, token: &str, id: &str, body: &Value) -> Response {
+        self.post_json(&format!("/api/v1/workouts/{id}/cancel"), body, Some(token))
+            .await
+    }
+
+    pub async fn start_workout(&self, token: &str, id: &str) -> Response {
+        self.post_json(
+            &format!("/api/v1/workouts/{id}/start"),
+            &json!({}),
+            Some(token),
+        )
+        .await
+    }
+
+    pub async fn end_workout(&self, token: &str, id: &str) -> Response {
+        self.post_json(
+            &format!("/api/v1/workouts/{id}/end"),
+            &json!({}),
+            Some(token),
+        )
+        .await
+    }
+
+    /// Book a place (or a waitlist position) for the caller.
+    pub async fn book(&self, token: &str, id: &str) -> Response {
+        self.post_json(
+            &format!("/api/v1/workouts/{id}/registrations"),
+            &json!({}),
+            Some(token),
+        )
+        .await
+    }
+
+    /// Cancel the caller's registration.
+    pub async fn cancel_booking(&self, token: &str, id: &str) -> Response {
+        self.delete(
+            &format!("/api/v1/workouts/{id}/registrations/me"),
+            Some(token),
+        )
+        .await
+    }
+
+    /// The roster (its trainer only).
+    pub async fn roster(&self, token: &str, id: &str, query: &[(&str, &str)]) -> Response {
+        self.get_query(
+            &format!("/api/v1/workouts/{id}/registrations"),
+            query,
+            token,
+        )
+        .await
+    }
+
+    pub async fn join_workout(&self, token: &str, id: &str) -> Response {
+        self.post_json(
+            &format!("/api/v1/workouts/{id}/join"),
+            &json!({}),
+            Some(token),
+        )
+        .await
+    }
+
+    pub async fn leave_workout(&self, token: &str, id: &str) -> Response {
+        self.post_json(
+            &format!("/api/v1/workouts/{id}/leave"),
+            &json!({}),
+            Some(token),
+        )
+        .await
+    }
+
+    /// Create a workout as `trainer_token`; panics unless 201. Returns the workout JSON.
+    pub async fn created_workout(&self, trainer_token: &str, body: &Value) -> Value {
+        let response = self.create_workout(trainer_token, body).await;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::CREATED, "create workout: {text}");
+        serde_json::from_str(&text).expect("workout json")
+    }
+
+    /// Every roster entry, following `next_cursor` with pages of `limit`.
+    pub async fn full_roster(&self, trainer_token: &str, id: &str, limit: usize) -> Vec<Value> {
+        let limit = limit.to_string();
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let mut query = vec![("limit", limit.as_str())];
+            if let Some(cursor) = &cursor {
+                query.push(("cursor", cursor.as_str()));
+            }
+            let response = self.roster(trainer_token, id, &query).await;
+            assert_eq!(response.status(), StatusCode::OK, "roster page");
+            let page: Value = response.json().await.expect("roster json");
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return items,
+            }
+        }
+        panic!("the roster of {id} never ended");
+    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A started `cultfit serve` process: its child, every line it logged, its HTTP address.
+pub struct ServeProcess {
+    pub child: Child,
+    pub logs: Arc<Mutex<Vec<String>>>,
+    pub address: String,
+}
+
+/// The URL of database `db_name` on the admin URL's server (created by the app if missing).
+pub fn database_url(db_name: &str) -> String {
+    let admin = admin_url();
+    format!("{}/{db_name}", admin.rsplit_once('/').expect("admin url").0)
+}
+
+/// Start `cultfit serve --log-format json --http-addr 127.0.0.1:0 <extra_args>` and wait (up to
+/// 30 s) for its "listening" line; panics with the logs so far if it does not come.
+pub fn spawn_serve(
+    database_url: &str,
+    nats_url: &str,
+    rust_log: &str,
+    extra_args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> ServeProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cultfit"))
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .args(extra_args)
+        .env("DATABASE_URL", database_url)
+        .env("NATS_URL", nats_url)
+        .env("CULTFIT_JWT_SECRET", JWT_SECRET)
+        .env("RUST_LOG", rust_log)
+        // Many nodes share one PostgreSQL server in tests: keep each pool small.
+        .env("CULTFIT_DB_MAX_CONNECTIONS", "6")
+        .envs(extra_env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("failed to start cultfit");
+
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (addr_tx, addr_rx) = mpsc::channel();
+    collect_lines(
+        child.stdout.take().expect("stdout"),
+        logs.clone(),
+        Some(addr_tx),
+    );
+    collect_lines(child.stderr.take().expect("stderr"), logs.clone(), None);
+
+    let Ok(addr) = addr_rx.recv_timeout(Duration::from_secs(30)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "cultfit did not start:\n{}",
+            logs.lock().unwrap().join("\n")
+        );
+    };
+    ServeProcess {
+        child,
+        logs,
+        address: format!("http://{addr}"),
     }
 }
 
@@ -340,4 +548,62 @@ pub async fn problem(response: Response, status: StatusCode) -> Value {
     let body: Value = response.json().await.expect("problem json");
     assert_eq!(body["status"], status.as_u16());
     body
+}
+
+/// The access token of a session returned by `signed_up`.
+pub fn token(session: &Value) -> &str {
+    session["access_token"].as_str().expect("access_token")
+}
+
+/// The user id of a session returned by `signed_up`.
+pub fn user_id(session: &Value) -> &str {
+    session["user"]["id"].as_str().expect("user.id")
+}
+
+/// The `id` of a workout (or any resource) JSON.
+pub fn id_of(resource: &Value) -> &str {
+    resource["id"].as_str().expect("id")
+}
+
+/// A time as RFC 3339 UTC with whole seconds (`2030-01-01T10:00:00Z`).
+pub fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Parses an RFC 3339 time from JSON (any offset, any precision).
+pub fn instant(value: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(value.as_str().expect("a time string"))
+        .expect("an RFC 3339 time")
+        .with_timezone(&Utc)
+}
+
+/// Two minutes from now (whole seconds): soon enough that the workout may be started at once.
+pub fn soon() -> DateTime<Utc> {
+    let now = Utc::now() + chrono::Duration::minutes(2);
+    now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos()))
+}
+
+/// A whole hour `hours` after a fixed base two days ahead; the base is fixed for the whole test
+/// run, so slots computed at different moments of a test never shift.
+pub fn hours_ahead(hours: i64) -> DateTime<Utc> {
+    static BASE: OnceLock<DateTime<Utc>> = OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        let later = Utc::now() + chrono::Duration::days(2);
+        later
+            - chrono::Duration::seconds(later.timestamp() % 3600)
+            - chrono::Duration::nanoseconds(i64::from(later.timestamp_subsec_nanos()))
+    });
+    base + chrono::Duration::hours(hours)
+}
+
+/// A valid create-workout body: a 60-minute yoga class for 20 starting at `starts_at`.
+pub fn new_workout(starts_at: DateTime<Utc>) -> Value {
+    json!({
+        "type": "yoga",
+        "title": "Sunrise flow",
+        "description": "Gentle vinyasa to start the day.",
+        "starts_at": rfc3339(starts_at),
+        "duration_minutes": 60,
+        "capacity": 20,
+    })
 }

@@ -2,7 +2,10 @@
 //! PostgreSQL database and its own nats-server, and talks to it over HTTP only.
 
 mod accounts;
+mod cluster;
 mod docs;
 mod helpers;
 mod operations;
+mod placement;
 mod tokens;
+mod workouts;

@@ -1,0 +1,118 @@
+//! Worker membership: heartbeats in the `nodes` KV bucket and a directory of live workers.
+//!
+//! Every worker puts `{node_id, draining, at}` under its id every [`HEARTBEAT_INTERVAL`]. Every
+//! node (api or worker) watches the bucket and treats a worker as live while its last heartbeat
+//! is younger than [`NODE_TIMEOUT`], so a killed worker drops out within seconds even before its
+//! entry expires.
+
+use crate::placement::rendezvous;
+use anyhow::Context;
+use async_nats::jetstream::kv;
+use bus_contracts::v1::NodeHeartbeat;
+use chrono::Utc;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How often a worker announces itself.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// Silence after which a worker is considered gone.
+pub const NODE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The live workers as this node sees them.
+#[derive(Clone, Default)]
+pub struct Directory {
+    nodes: Arc<RwLock<HashMap<String, NodeHeartbeat>>>,
+}
+
+impl Directory {
+    /// Start watching the bucket; the directory fills as entries arrive.
+    pub async fn watch(store: &kv::Store) -> anyhow::Result<Self> {
+        let directory = Directory::default();
+        let mut watch = store
+            .watch_all()
+            .await
+            .context("failed to watch the nodes bucket")?;
+        let nodes = directory.nodes.clone();
+        tokio::spawn(async move {
+            while let Some(entry) = watch.next().await {
+                let Ok(entry) = entry else { continue };
+                let Ok(mut table) = nodes.write() else { return };
+                match entry.operation {
+                    kv::Operation::Put => {
+                        if let Ok(heartbeat) = serde_json::from_slice::<NodeHeartbeat>(&entry.value)
+                        {
+                            table.insert(entry.key, heartbeat);
+                        }
+                    }
+                    kv::Operation::Delete | kv::Operation::Purge => {
+                        table.remove(&entry.key);
+                    }
+                }
+            }
+            tracing::warn!("nodes watch ended");
+        });
+        Ok(directory)
+    }
+
+    /// Live, non-draining workers ranked by preference for `entity` (a lease key).
+    pub fn ranked(&self, entity: &str) -> Vec<String> {
+        let Ok(table) = self.nodes.read() else {
+            return Vec::new();
+        };
+        let cutoff = Utc::now() - NODE_TIMEOUT;
+        let live = table
+            .values()
+            .filter(|hb| !hb.draining && hb.at > cutoff)
+            .map(|hb| hb.node_id.as_str());
+        rendezvous::rank(live, entity)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Announce this worker until the returned handle is dropped or told to drain.
+pub struct Heartbeat {
+    draining: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    /// Start heartbeating as `node_id`.
+    pub fn start(store: kv::Store, node_id: String) -> Self {
+        let (draining, mut draining_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+            loop {
+                let heartbeat = NodeHeartbeat {
+                    node_id: node_id.clone(),
+                    draining: *draining_rx.borrow(),
+                    at: Utc::now(),
+                };
+                if let Ok(payload) = serde_json::to_vec(&heartbeat)
+                    && let Err(err) = store.put(&node_id, payload.into()).await
+                {
+                    tracing::warn!(error = %err, "heartbeat failed");
+                }
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    changed = draining_rx.changed() => if changed.is_err() { return },
+                }
+            }
+        });
+        Self { draining, task }
+    }
+
+    /// Tell the others to stop sending activations here.
+    pub fn drain(&self) {
+        let _ = self.draining.send(true);
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,155 @@
+//! `WorkoutActor`: the single writer of one workout.
+//!
+//! Each command is decided by the pure state machine; the resulting events are written in one
+//! guarded transaction (with their domain events in the outbox) and only then applied in memory,
+//! so memory never runs ahead of PostgreSQL.
+
+use super::state::{Command, Workout};
+use super::store;
+use crate::entity::{CommandError, Entity, EntityActor, Outcome, ready, to_value};
+use crate::env::Env;
+use actix::ActorFutureExt as _;
+use bus_contracts::v1::{
+    ActorKind, Booking, JoinState, Joined, WorkoutCommand, WorkoutState, WorkoutStatus,
+};
+use chrono::Utc;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The entity behind a workout's actor.
+pub struct WorkoutEntity {
+    workout: Workout,
+    version: i64,
+}
+
+impl Entity for WorkoutEntity {
+    const KIND: ActorKind = ActorKind::Workout;
+    const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+    type Command = WorkoutCommand;
+
+    fn load(
+        env: Arc<Env>,
+        id: Uuid,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<Option<Self>>>>> {
+        Box::pin(async move {
+            let loaded = store::load(&env.pool, id).await?;
+            Ok(loaded.map(|l| WorkoutEntity {
+                workout: l.workout,
+                version: l.version,
+            }))
+        })
+    }
+
+    fn handle(&mut self, command: WorkoutCommand, env: &Arc<Env>, epoch: u64) -> Outcome<Self> {
+        let Some(command) = to_domain(command) else {
+            return ready(to_value(&status(&self.workout, epoch)));
+        };
+        let events = match self.workout.decide(&command, Utc::now(), &env.rules) {
+            Ok(events) => events,
+            Err(err) => return ready(Err(err.into())),
+        };
+        if events.is_empty() {
+            return ready(reply(&command, &self.workout, epoch));
+        }
+        let (pool, id, version, outbox) = (
+            env.pool.clone(),
+            self.workout.id(),
+            self.version,
+            env.outbox.clone(),
+        );
+        let write = async move {
+            let next = store::persist(&pool, id, version, &events).await?;
+            anyhow::Ok((next, events))
+        };
+        Box::pin(actix::fut::wrap_future(write).map(
+            move |written, actor: &mut EntityActor<Self>, _| {
+                let (next, events) = written.map_err(CommandError::Fatal)?;
+                let me = actor
+                    .entity_mut()
+                    .ok_or_else(|| CommandError::Fatal(anyhow::anyhow!("workout state gone")))?;
+                for event in &events {
+                    me.workout.apply(event);
+                }
+                me.version = next;
+                outbox.notify_one();
+                reply(&command, &me.workout, epoch)
+            },
+        ))
+    }
+
+    fn can_passivate(&self) -> bool {
+        // A live session keeps its actor (the live path needs it); everything else reloads cheaply.
+        self.workout.state() != WorkoutState::Live
+    }
+}
+
+/// The domain command for a wire command; `None` for queries (`Get`).
+fn to_domain(command: WorkoutCommand) -> Option<Command> {
+    Some(match command {
+        WorkoutCommand::Reschedule {
+            by,
+            starts_at,
+            duration_minutes,
+        } => Command::Reschedule {
+            by,
+            starts_at,
+            duration_minutes,
+        },
+        WorkoutCommand::Cancel { by, reason } => Command::Cancel { by, reason },
+        WorkoutCommand::Start { by } => Command::Start { by },
+        WorkoutCommand::End { by } => Command::End { by },
+        WorkoutCommand::AutoEnd => Command::AutoEnd,
+        WorkoutCommand::Book { trainee_id } => Command::Book {
+            trainee: trainee_id,
+        },
+        WorkoutCommand::CancelBooking { trainee_id } => Command::CancelBooking {
+            trainee: trainee_id,
+        },
+        WorkoutCommand::Join { trainee_id } => Command::Join {
+            trainee: trainee_id,
+        },
+        WorkoutCommand::Leave { trainee_id } => Command::Leave {
+            trainee: trainee_id,
+        },
+        WorkoutCommand::Get => return None,
+    })
+}
+
+/// What each command answers, read from the state after it was applied.
+fn reply(
+    command: &Command,
+    workout: &Workout,
+    epoch: u64,
+) -> Result<serde_json::Value, CommandError> {
+    match command {
+        Command::Book { trainee } => {
+            let (status, waitlist_position) = workout.registration(*trainee).ok_or_else(|| {
+                CommandError::Fatal(anyhow::anyhow!("booking not in the roster after booking"))
+            })?;
+            to_value(&Booking {
+                status,
+                waitlist_position,
+            })
+        }
+        Command::Join { trainee } => to_value(&Joined {
+            state: workout.join_state(*trainee).unwrap_or(JoinState::Waiting),
+            starts_at: workout.starts_at(),
+        }),
+        _ => to_value(&status(workout, epoch)),
+    }
+}
+
+fn status(workout: &Workout, epoch: u64) -> WorkoutStatus {
+    WorkoutStatus {
+        id: workout.id(),
+        state: workout.state(),
+        starts_at: workout.starts_at(),
+        duration_minutes: workout.duration_minutes(),
+        capacity: workout.capacity(),
+        booked_count: workout.booked_count(),
+        waitlist_count: workout.waitlist_count(),
+        epoch,
+    }
+}

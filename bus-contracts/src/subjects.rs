@@ -1,0 +1,88 @@
+//! NATS subjects, JetStream streams and KV buckets: the only place their names are spelled.
+
+use crate::v1::ActorKind;
+use uuid::Uuid;
+
+/// Prefix of every subject of this contract version.
+pub const PREFIX: &str = "cultfit.v1";
+
+/// Header carrying the request id from the HTTP edge to the actor.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Stream capturing every workout's domain events (`cultfit.v1.workouts.*.events`).
+pub const EVENTS_STREAM: &str = "EVENTS";
+/// Subjects of [`EVENTS_STREAM`].
+pub const EVENTS_STREAM_SUBJECTS: &str = "cultfit.v1.workouts.*.events";
+/// Stream capturing wearables' energy samples (`cultfit.v1.workouts.*.energy.*`).
+pub const ENERGY_STREAM: &str = "ENERGY";
+/// Subjects of [`ENERGY_STREAM`].
+pub const ENERGY_STREAM_SUBJECTS: &str = "cultfit.v1.workouts.*.energy.*";
+
+/// KV bucket of worker heartbeats: key = node id.
+pub const NODES_BUCKET: &str = "nodes";
+/// KV bucket of actor leases: key = [`lease_key`], value = owning node id, revision = epoch.
+pub const OWNERS_BUCKET: &str = "owners";
+/// KV bucket of actor snapshots (live workouts).
+pub const SNAPSHOTS_BUCKET: &str = "snapshots";
+
+/// Commands to a virtual actor (request-reply): `cultfit.v1.<kind>.<id>.cmd`.
+pub fn actor_commands(kind: ActorKind, id: Uuid) -> String {
+    format!("{PREFIX}.{}.{id}.cmd", kind.as_str())
+}
+
+/// The lease key of an actor in [`OWNERS_BUCKET`]: `<kind>.<id>`.
+pub fn lease_key(kind: ActorKind, id: Uuid) -> String {
+    format!("{}.{id}", kind.as_str())
+}
+
+/// Activation requests for one worker node (request-reply).
+pub fn node_activations(node_id: &str) -> String {
+    format!("{PREFIX}.placement.nodes.{node_id}.activate")
+}
+
+/// A workout's domain events (captured by [`EVENTS_STREAM`]).
+pub fn workout_events(workout_id: Uuid) -> String {
+    format!("{PREFIX}.workouts.{workout_id}.events")
+}
+
+/// A workout's live frames and lifecycle events, published by its owner.
+pub fn workout_live(workout_id: Uuid) -> String {
+    format!("{PREFIX}.workouts.{workout_id}.live")
+}
+
+/// A trainee's wearable samples for a workout.
+pub fn workout_energy(workout_id: Uuid, user_id: Uuid) -> String {
+    format!("{PREFIX}.workouts.{workout_id}.energy.{user_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_follow_the_published_contract() {
+        let id = Uuid::nil();
+        assert_eq!(
+            actor_commands(ActorKind::Workout, id),
+            "cultfit.v1.workouts.00000000-0000-0000-0000-000000000000.cmd"
+        );
+        assert_eq!(
+            actor_commands(ActorKind::Trainee, id),
+            format!("cultfit.v1.trainees.{id}.cmd")
+        );
+        assert_eq!(
+            actor_commands(ActorKind::Trainer, id),
+            format!("cultfit.v1.trainers.{id}.cmd")
+        );
+        assert_eq!(
+            workout_events(id),
+            format!("cultfit.v1.workouts.{id}.events")
+        );
+        assert_eq!(workout_live(id), format!("cultfit.v1.workouts.{id}.live"));
+        assert_eq!(
+            workout_energy(id, id),
+            format!("cultfit.v1.workouts.{id}.energy.{id}")
+        );
+        assert_eq!(lease_key(ActorKind::Workout, id), format!("workouts.{id}"));
+    }
+}

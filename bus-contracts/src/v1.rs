@@ -1,0 +1,389 @@
+//! Version 1 wire types. Additive changes only (see the crate docs).
+//!
+//! Every command travels as JSON in a NATS request to the owning actor's subject and is answered
+//! with a [`Reply`]. Times are RFC 3339 UTC; ids are UUIDs.
+
+use crate::ErrorCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The kinds of virtual actor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// One per workout session.
+    Workout,
+    /// One per trainee.
+    Trainee,
+    /// One per trainer.
+    Trainer,
+}
+
+impl ActorKind {
+    /// The plural used in subjects and lease keys.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Workout => "workouts",
+            ActorKind::Trainee => "trainees",
+            ActorKind::Trainer => "trainers",
+        }
+    }
+}
+
+/// Lifecycle of a workout: scheduled → live → ended, or scheduled → cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkoutState {
+    /// Bookable; not started yet.
+    Scheduled,
+    /// Started by its trainer.
+    Live,
+    /// Over; results follow.
+    Ended,
+    /// Called off before it started.
+    Cancelled,
+}
+
+impl WorkoutState {
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WorkoutState::Scheduled => "scheduled",
+            WorkoutState::Live => "live",
+            WorkoutState::Ended => "ended",
+            WorkoutState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Where a trainee stands in a workout's roster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationStatus {
+    /// Has a place.
+    Booked,
+    /// Queued for a place (FIFO).
+    Waitlisted,
+    /// Gave up the place, or the workout was cancelled.
+    Cancelled,
+}
+
+/// What a trainee sees after joining.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinState {
+    /// In the waiting room: the workout has not started.
+    Waiting,
+    /// In the live session.
+    Live,
+}
+
+/// A schedule for a new or rescheduled workout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewWorkout {
+    /// Id chosen by the caller (so a retried create is idempotent).
+    pub id: Uuid,
+    /// Workout type, e.g. `hiit`.
+    pub workout_type: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Start time.
+    pub starts_at: DateTime<Utc>,
+    /// Duration in minutes (5..=240).
+    pub duration_minutes: u32,
+    /// Places (1..=100 000).
+    pub capacity: u32,
+}
+
+/// Commands to a `TrainerActor` (`cultfit.v1.trainers.<trainer_id>.cmd`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TrainerCommand {
+    /// Create a workout taught by this trainer; its time must not overlap another of theirs.
+    CreateWorkout {
+        /// The workout.
+        workout: NewWorkout,
+    },
+    /// Move one of this trainer's workouts; the new time must not overlap another of theirs.
+    RescheduleWorkout {
+        /// Which workout.
+        workout_id: Uuid,
+        /// New start.
+        starts_at: DateTime<Utc>,
+        /// New duration, if it changes.
+        duration_minutes: Option<u32>,
+    },
+}
+
+/// Commands to a `TraineeActor` (`cultfit.v1.trainees.<trainee_id>.cmd`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TraineeCommand {
+    /// Book a place (or a waitlist position); must not overlap the trainee's other bookings.
+    Book {
+        /// Which workout.
+        workout_id: Uuid,
+    },
+    /// Enter a workout (waiting room or live); at most one live session at once.
+    Join {
+        /// Which workout.
+        workout_id: Uuid,
+    },
+    /// Leave a workout that was joined.
+    Leave {
+        /// Which workout.
+        workout_id: Uuid,
+    },
+}
+
+/// Commands to a `WorkoutActor` (`cultfit.v1.workouts.<workout_id>.cmd`). `by` is the
+/// authenticated caller; the actor checks it is the workout's trainer where that matters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkoutCommand {
+    /// Move the workout (only while scheduled). Sent by the trainer's actor after its overlap check.
+    Reschedule {
+        /// Caller.
+        by: Uuid,
+        /// New start.
+        starts_at: DateTime<Utc>,
+        /// New duration, if it changes.
+        duration_minutes: Option<u32>,
+    },
+    /// Call the workout off (unless live or ended); releases every registration.
+    Cancel {
+        /// Caller.
+        by: Uuid,
+        /// Shown to trainees.
+        reason: Option<String>,
+    },
+    /// Go live (its trainer, from the start window before `starts_at`).
+    Start {
+        /// Caller.
+        by: Uuid,
+    },
+    /// Finish (its trainer, only while live).
+    End {
+        /// Caller.
+        by: Uuid,
+    },
+    /// Finish a live workout whose time plus grace has passed; a no-op otherwise.
+    AutoEnd,
+    /// Take a place, or a waitlist position when full. Sent by the trainee's actor.
+    Book {
+        /// The trainee.
+        trainee_id: Uuid,
+    },
+    /// Give up a place or waitlist position; the first waitlisted trainee is promoted.
+    CancelBooking {
+        /// The trainee.
+        trainee_id: Uuid,
+    },
+    /// Enter (booked trainees only). Sent by the trainee's actor.
+    Join {
+        /// The trainee.
+        trainee_id: Uuid,
+    },
+    /// Leave after joining.
+    Leave {
+        /// The trainee.
+        trainee_id: Uuid,
+    },
+    /// Current state, straight from the owner.
+    Get,
+}
+
+/// A failed command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// For people.
+    pub message: String,
+}
+
+impl WireError {
+    /// An error with a code and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The answer to every command: `{"ok": ...}` or `{"error": {code, message}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply<T> {
+    /// Success.
+    Ok(T),
+    /// Failure.
+    Error(WireError),
+}
+
+impl<T> From<Result<T, WireError>> for Reply<T> {
+    fn from(result: Result<T, WireError>) -> Self {
+        match result {
+            Ok(value) => Reply::Ok(value),
+            Err(err) => Reply::Error(err),
+        }
+    }
+}
+
+impl<T> From<Reply<T>> for Result<T, WireError> {
+    fn from(reply: Reply<T>) -> Self {
+        match reply {
+            Reply::Ok(value) => Ok(value),
+            Reply::Error(err) => Err(err),
+        }
+    }
+}
+
+/// The owner's view of a workout, returned by lifecycle commands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkoutStatus {
+    /// Id.
+    pub id: Uuid,
+    /// State.
+    pub state: WorkoutState,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// Duration in minutes.
+    pub duration_minutes: u32,
+    /// Places.
+    pub capacity: u32,
+    /// Booked trainees.
+    pub booked_count: u32,
+    /// Waitlisted trainees.
+    pub waitlist_count: u32,
+    /// Lease epoch of the owner that answered.
+    pub epoch: u64,
+}
+
+/// The outcome of a booking.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booking {
+    /// Booked or waitlisted.
+    pub status: RegistrationStatus,
+    /// 1-based position while waitlisted.
+    pub waitlist_position: Option<u32>,
+}
+
+/// The outcome of a join.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joined {
+    /// Waiting room or live.
+    pub state: JoinState,
+    /// When the workout starts (for the waiting room's countdown).
+    pub starts_at: DateTime<Utc>,
+}
+
+/// Domain events, published on [`crate::subjects::workout_events`] for other services.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DomainEvent {
+    /// A workout was created.
+    Scheduled {
+        /// Workout.
+        workout_id: Uuid,
+        /// Trainer.
+        trainer_id: Uuid,
+        /// Start.
+        starts_at: DateTime<Utc>,
+        /// Duration.
+        duration_minutes: u32,
+    },
+    /// A workout moved.
+    Rescheduled {
+        /// Workout.
+        workout_id: Uuid,
+        /// New start.
+        starts_at: DateTime<Utc>,
+        /// New duration.
+        duration_minutes: u32,
+    },
+    /// A workout was called off.
+    Cancelled {
+        /// Workout.
+        workout_id: Uuid,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// A workout went live.
+    Started {
+        /// Workout.
+        workout_id: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A workout finished.
+    Ended {
+        /// Workout.
+        workout_id: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+        /// Ended by the grace timer rather than the trainer.
+        automatic: bool,
+    },
+    /// A trainee got a place (directly or from the waitlist: see `Promoted`).
+    Booked {
+        /// Workout.
+        workout_id: Uuid,
+        /// Trainee.
+        trainee_id: Uuid,
+    },
+    /// A waitlisted trainee got a place that was given up.
+    Promoted {
+        /// Workout.
+        workout_id: Uuid,
+        /// Trainee.
+        trainee_id: Uuid,
+    },
+}
+
+/// Asks a worker node to host an actor (request-reply on `node_activations`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationRequest {
+    /// Kind of actor.
+    pub kind: ActorKind,
+    /// Entity id.
+    pub id: Uuid,
+}
+
+/// A node's answer to an activation request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Activation {
+    /// The actor is running on this node and subscribed.
+    Active {
+        /// Lease epoch.
+        epoch: u64,
+    },
+    /// Another node holds the lease; retry the command.
+    OwnedElsewhere {
+        /// The holder.
+        owner: String,
+    },
+    /// No such entity (e.g. an unknown workout id).
+    Unknown,
+    /// This node cannot host it now (draining, failing to load); try another.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A worker's heartbeat in the `nodes` bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeHeartbeat {
+    /// Node id.
+    pub node_id: String,
+    /// Not taking new activations.
+    pub draining: bool,
+    /// Sent at.
+    pub at: DateTime<Utc>,
+}

@@ -1,0 +1,244 @@
+//! Taking part: book, cancel a booking, roster, join, leave.
+//!
+//! Booking and joining go through the trainee's actor (no overlapping bookings, one live session
+//! at a time), which asks the workout's actor (capacity, waitlist, who may join).
+
+use super::actors_call;
+use super::workouts::{owned_by, read};
+use crate::auth::tokens::JwtKeys;
+use crate::auth::{Trainee, Trainer};
+use crate::error::ApiError;
+use crate::workouts::cursor;
+use crate::workouts::views::{RosterPage, Status};
+use actix_web::HttpRequest;
+use actix_web::web::{Data, Json, Path, Query};
+use apistos::actix::{CreatedJson, NoContent};
+use apistos::web::{Scope, delete, get, post, resource};
+use apistos::{api_component, api_operation};
+use bus_contracts::subjects;
+use bus_contracts::v1::{
+    ActorKind, Booking, JoinState, Joined, TraineeCommand, WorkoutCommand, WorkoutStatus,
+};
+use chrono::{DateTime, Utc};
+use cultfit_actors::client::ActorClient;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Where wearables publish, as told to apps in `join`.
+#[derive(Clone, Debug)]
+pub struct PublicNatsUrl(pub String);
+
+/// Registrations, join and leave, added to the `/workouts` scope (actix does not fall through
+/// from one scope to another with the same prefix, so they must share it).
+pub fn routes(workouts: Scope) -> Scope {
+    workouts
+        .service(
+            resource("/{id}/registrations")
+                .route(post().to(book_workout))
+                .route(get().to(list_registrations)),
+        )
+        .service(resource("/{id}/registrations/me").route(delete().to(cancel_booking)))
+        .service(resource("/{id}/join").route(post().to(join_workout)))
+        .service(resource("/{id}/leave").route(post().to(leave_workout)))
+}
+
+/// The outcome of a booking.
+#[derive(Debug, Serialize)]
+#[api_component]
+pub struct BookingView {
+    /// `booked`, or `waitlisted` when full.
+    pub status: Status,
+    /// 1-based position while waitlisted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waitlist_position: Option<u32>,
+}
+
+/// Paging of the roster.
+#[derive(Debug, Deserialize)]
+#[api_component]
+pub struct RosterQuery {
+    /// Page size, 1 to 100 (default 50).
+    pub limit: Option<i64>,
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// What a joined trainee needs.
+#[derive(Debug, Serialize)]
+#[api_component]
+pub struct JoinView {
+    /// `waiting` before the start, `live` after.
+    pub state: JoinStateView,
+    /// When the workout starts (for the countdown).
+    pub starts_at: DateTime<Utc>,
+    /// The live event stream of this workout.
+    pub live_url: String,
+    /// The NATS subject the trainee's wearable publishes energy samples on.
+    pub energy_subject: String,
+    /// Short-lived credential for the wearable, bound to this trainee and workout.
+    pub device_token: String,
+    /// NATS server for the wearable.
+    pub nats_url: String,
+}
+
+/// Waiting room or live.
+#[derive(Debug, Serialize)]
+#[api_component]
+#[serde(rename_all = "lowercase")]
+pub enum JoinStateView {
+    /// Not started yet.
+    Waiting,
+    /// In progress.
+    Live,
+}
+
+/// Book a place; when the workout is full, join its waitlist (trainees). Bookings must not
+/// overlap in time.
+#[api_operation(
+    operation_id = "book_workout",
+    tag = "taking part",
+    error_code = 400,
+    error_code = 401,
+    error_code = 403,
+    error_code = 404,
+    error_code = 409,
+    error_code = 503
+)]
+pub async fn book_workout(
+    trainee: Trainee,
+    id: Path<Uuid>,
+    req: HttpRequest,
+    pool: Data<PgPool>,
+    actors: Data<ActorClient>,
+) -> Result<CreatedJson<BookingView>, ApiError> {
+    read(&pool, *id).await?;
+    let command = TraineeCommand::Book { workout_id: *id };
+    let booking: Booking =
+        actors_call(&actors, ActorKind::Trainee, trainee.0.id, &command, &req).await?;
+    Ok(CreatedJson(BookingView {
+        status: booking.status.into(),
+        waitlist_position: booking.waitlist_position,
+    }))
+}
+
+/// Give up a place or waitlist position (trainees). The first waitlisted trainee is promoted.
+#[api_operation(
+    operation_id = "cancel_booking",
+    tag = "taking part",
+    error_code = 400,
+    error_code = 401,
+    error_code = 403,
+    error_code = 404,
+    error_code = 409,
+    error_code = 503
+)]
+pub async fn cancel_booking(
+    trainee: Trainee,
+    id: Path<Uuid>,
+    req: HttpRequest,
+    pool: Data<PgPool>,
+    actors: Data<ActorClient>,
+) -> Result<NoContent, ApiError> {
+    read(&pool, *id).await?;
+    let command = WorkoutCommand::CancelBooking {
+        trainee_id: trainee.0.id,
+    };
+    let _: WorkoutStatus = actors_call(&actors, ActorKind::Workout, *id, &command, &req).await?;
+    Ok(NoContent)
+}
+
+/// The roster: booked trainees in booking order, then the waitlist (its trainer only).
+#[api_operation(
+    operation_id = "list_registrations",
+    tag = "taking part",
+    error_code = 400,
+    error_code = 401,
+    error_code = 403,
+    error_code = 404,
+    error_code = 422
+)]
+pub async fn list_registrations(
+    trainer: Trainer,
+    id: Path<Uuid>,
+    query: Query<RosterQuery>,
+    pool: Data<PgPool>,
+) -> Result<Json<RosterPage>, ApiError> {
+    owned_by(&pool, *id, trainer.0.id).await?;
+    let limit = cursor::limit(query.limit, 50)?;
+    let offset = query
+        .cursor
+        .as_deref()
+        .map(cursor::decode::<i64>)
+        .transpose()?
+        .unwrap_or(0)
+        .max(0);
+    Ok(Json(
+        crate::workouts::queries::roster(&pool, *id, offset, limit).await?,
+    ))
+}
+
+/// Enter a workout you booked: the waiting room before the start, the live session after.
+/// Returns where the wearable publishes and a device credential for it.
+#[api_operation(
+    operation_id = "join_workout",
+    tag = "taking part",
+    error_code = 400,
+    error_code = 401,
+    error_code = 403,
+    error_code = 404,
+    error_code = 409,
+    error_code = 503
+)]
+pub async fn join_workout(
+    trainee: Trainee,
+    id: Path<Uuid>,
+    req: HttpRequest,
+    pool: Data<PgPool>,
+    actors: Data<ActorClient>,
+    keys: Data<JwtKeys>,
+    nats_url: Data<PublicNatsUrl>,
+) -> Result<Json<JoinView>, ApiError> {
+    let workout = read(&pool, *id).await?;
+    let command = TraineeCommand::Join { workout_id: *id };
+    let joined: Joined =
+        actors_call(&actors, ActorKind::Trainee, trainee.0.id, &command, &req).await?;
+    let ends_at =
+        workout.starts_at + chrono::TimeDelta::minutes(i64::from(workout.duration_minutes));
+    Ok(Json(JoinView {
+        state: match joined.state {
+            JoinState::Waiting => JoinStateView::Waiting,
+            JoinState::Live => JoinStateView::Live,
+        },
+        starts_at: joined.starts_at,
+        live_url: format!("/api/v1/workouts/{id}/live"),
+        energy_subject: subjects::workout_energy(*id, trainee.0.id),
+        device_token: keys.issue_device(trainee.0.id, *id, ends_at)?,
+        nats_url: nats_url.0.clone(),
+    }))
+}
+
+/// Leave a workout you joined.
+#[api_operation(
+    operation_id = "leave_workout",
+    tag = "taking part",
+    error_code = 400,
+    error_code = 401,
+    error_code = 403,
+    error_code = 404,
+    error_code = 409,
+    error_code = 503
+)]
+pub async fn leave_workout(
+    trainee: Trainee,
+    id: Path<Uuid>,
+    req: HttpRequest,
+    pool: Data<PgPool>,
+    actors: Data<ActorClient>,
+) -> Result<NoContent, ApiError> {
+    read(&pool, *id).await?;
+    let command = TraineeCommand::Leave { workout_id: *id };
+    let _: WorkoutStatus =
+        actors_call(&actors, ActorKind::Trainee, trainee.0.id, &command, &req).await?;
+    Ok(NoContent)
+}

@@ -1,0 +1,160 @@
+//! Read queries for workouts and rosters.
+
+use super::cursor;
+use super::views::{RosterEntry, RosterPage, State, Status, TrainerRef, WorkoutPage, WorkoutView};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use cultfit_actors::db;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Filters of the upcoming-workouts listing.
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only this type.
+    pub workout_type: Option<String>,
+    /// Only this trainer's.
+    pub trainer_id: Option<Uuid>,
+    /// Starting at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Starting before.
+    pub to: Option<DateTime<Utc>>,
+    /// Resume after this position.
+    pub after: Option<ListPosition>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// Where a listing page ends: the sort key of its last item.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListPosition {
+    /// `starts_at` of the last item.
+    pub starts_at: DateTime<Utc>,
+    /// `id` of the last item (ties on `starts_at`).
+    pub id: Uuid,
+}
+
+/// One workout; `None` if unknown.
+pub async fn get(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<WorkoutView>> {
+    let filter = ListFilter {
+        limit: 1,
+        ..Default::default()
+    };
+    Ok(select(pool, &filter, Some(id)).await?.into_iter().next())
+}
+
+/// Upcoming (scheduled or live) workouts, soonest first.
+pub async fn list(pool: &PgPool, filter: &ListFilter) -> anyhow::Result<WorkoutPage> {
+    let mut items = select(pool, filter, None).await?;
+    let next_cursor = if items.len() as i64 > filter.limit {
+        items.truncate(filter.limit as usize);
+        items.last().map(|last| {
+            cursor::encode(&ListPosition {
+                starts_at: last.starts_at,
+                id: last.id,
+            })
+        })
+    } else {
+        None
+    };
+    Ok(WorkoutPage { items, next_cursor })
+}
+
+/// With `only`, that workout in any state; otherwise the listing (one extra row to detect a
+/// next page).
+async fn select(
+    pool: &PgPool,
+    filter: &ListFilter,
+    only: Option<Uuid>,
+) -> anyhow::Result<Vec<WorkoutView>> {
+    let rows = sqlx::query!(
+        r#"SELECT w.id, w.workout_type, w.title, w.description, w.trainer_id, u.full_name,
+                  w.starts_at, w.duration_minutes, w.capacity, w.state::text AS "state!",
+                  (SELECT count(*) FROM registrations r WHERE r.workout_id = w.id AND r.status = 'booked') AS "booked_count!",
+                  (SELECT count(*) FROM registrations r WHERE r.workout_id = w.id AND r.status = 'waitlisted') AS "waitlist_count!"
+           FROM workouts w JOIN users u ON u.id = w.trainer_id
+           WHERE CASE WHEN $1::uuid IS NOT NULL THEN w.id = $1
+                      ELSE w.state IN ('scheduled', 'live')
+                           AND ($2::text IS NULL OR w.workout_type = $2)
+                           AND ($3::uuid IS NULL OR w.trainer_id = $3)
+                           AND ($4::timestamptz IS NULL OR w.starts_at >= $4)
+                           AND ($5::timestamptz IS NULL OR w.starts_at < $5)
+                           AND ($6::timestamptz IS NULL OR (w.starts_at, w.id) > ($6, $7::uuid))
+                 END
+           ORDER BY w.starts_at, w.id
+           LIMIT $8"#,
+        only,
+        filter.workout_type.as_deref(),
+        filter.trainer_id,
+        filter.from,
+        filter.to,
+        filter.after.as_ref().map(|p| p.starts_at),
+        filter.after.as_ref().map(|p| p.id),
+        filter.limit + 1,
+    )
+    .fetch_all(pool)
+    .await
+    .context("failed to list workouts")?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(WorkoutView {
+                id: r.id,
+                workout_type: r.workout_type,
+                title: r.title,
+                description: r.description,
+                trainer: TrainerRef {
+                    id: r.trainer_id,
+                    full_name: r.full_name,
+                },
+                starts_at: r.starts_at,
+                duration_minutes: r.duration_minutes,
+                capacity: r.capacity,
+                state: State::from(db::workout_state(&r.state)?),
+                booked_count: r.booked_count,
+                waitlist_count: r.waitlist_count,
+            })
+        })
+        .collect()
+}
+
+/// A page of a workout's roster, from `offset`.
+pub async fn roster(
+    pool: &PgPool,
+    workout_id: Uuid,
+    offset: i64,
+    limit: i64,
+) -> anyhow::Result<RosterPage> {
+    let rows = sqlx::query!(
+        r#"SELECT r.trainee_id, u.full_name, r.status::text AS "status!", r.waitlist_position, r.registered_at, r.joined_at
+           FROM registrations r JOIN users u ON u.id = r.trainee_id
+           WHERE r.workout_id = $1 AND r.status <> 'cancelled'
+           ORDER BY r.waitlist_position NULLS FIRST, r.registered_at, r.trainee_id
+           OFFSET $2 LIMIT $3"#,
+        workout_id,
+        offset,
+        limit + 1
+    )
+    .fetch_all(pool)
+    .await
+    .context("failed to load roster")?;
+    let more = rows.len() as i64 > limit;
+    let items = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| {
+            Ok(RosterEntry {
+                trainee_id: r.trainee_id,
+                full_name: r.full_name,
+                status: Status::from(db::registration_status(&r.status)?),
+                waitlist_position: r.waitlist_position,
+                registered_at: r.registered_at,
+                joined_at: r.joined_at,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(RosterPage {
+        items,
+        next_cursor: more.then(|| cursor::encode(&(offset + limit))),
+    })
+}

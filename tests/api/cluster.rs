@@ -1,0 +1,273 @@
+//! A multi-node fixture: one nats-server, one database, several `cultfit serve` processes with
+//! chosen roles and node ids, any of which can be killed with SIGKILL.
+#![allow(
+    dead_code,
+    reason = "each placement test uses a different part of the fixture"
+)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "fixtures fail loudly"
+)]
+
+use crate::helpers::{ApiClient, NatsServer, ServeProcess, database_url, spawn_serve};
+use serde_json::Value;
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The lease TTL every cluster node runs with (`--lease-ttl-secs`).
+pub const LEASE_TTL: Duration = Duration::from_secs(3);
+
+/// What a node runs (`--role`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// HTTP facade only.
+    Api,
+    /// Actors only; serves just `/health/*` (and `/metrics`).
+    Worker,
+    /// Both.
+    All,
+}
+
+impl Role {
+    fn as_arg(self) -> &'static str {
+        match self {
+            Role::Api => "api",
+            Role::Worker => "worker",
+            Role::All => "all",
+        }
+    }
+}
+
+/// One `cultfit serve` process of a [`Cluster`].
+pub struct Node {
+    pub role: Role,
+    pub node_id: String,
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    pub api: ApiClient,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    killed: bool,
+}
+
+impl Node {
+    /// Every line the process wrote so far (stdout and stderr).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The log lines that parse as JSON.
+    pub fn json_logs(&self) -> Vec<Value> {
+        self.logs()
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    pub fn is_alive(&self) -> bool {
+        !self.killed
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Several nodes sharing one nats-server and one database.
+pub struct Cluster {
+    // Declared before `nats` so the nodes stop before their NATS does.
+    nodes: Vec<Node>,
+    pub db_name: String,
+    pub nats: NatsServer,
+}
+
+impl Cluster {
+    /// Start one node per role, in order. The first node applies the migrations, so the others
+    /// start only once it is listening.
+    pub async fn start(roles: &[Role]) -> Self {
+        assert!(!roles.is_empty(), "a cluster needs at least one node");
+        let nats = NatsServer::start();
+        let db_name = format!("cultfit_test_{}", Uuid::new_v4().simple());
+        let database_url = database_url(&db_name);
+        let lease_ttl = LEASE_TTL.as_secs().to_string();
+
+        let mut nodes = Vec::with_capacity(roles.len());
+        for &role in roles {
+            let node_id = Uuid::new_v4().to_string();
+            let ServeProcess {
+                child,
+                logs,
+                address,
+            } = spawn_serve(
+                &database_url,
+                &nats.url,
+                "info",
+                &[
+                    "--role",
+                    role.as_arg(),
+                    "--node-id",
+                    &node_id,
+                    "--lease-ttl-secs",
+                    &lease_ttl,
+                ],
+                &[],
+            );
+            nodes.push(Node {
+                role,
+                node_id,
+                api: ApiClient::new(address.clone()),
+                address,
+                child,
+                logs,
+                killed: false,
+            });
+        }
+        let cluster = Self {
+            nodes,
+            db_name,
+            nats,
+        };
+        cluster.wait_until_ready().await;
+        cluster.wait_for_heartbeats().await;
+        cluster
+    }
+
+    /// Waits (up to 15 s) until every worker has put its heartbeat into KV bucket `nodes` (key
+    /// `nodes.<node_id>`, or just `<node_id>`), so placement sees all of them from the start.
+    async fn wait_for_heartbeats(&self) {
+        let client = async_nats::connect(self.nats.url.as_str())
+            .await
+            .expect("connect to nats");
+        let jetstream = async_nats::jetstream::new(client);
+        for node in self.nodes.iter().filter(|n| n.role != Role::Api) {
+            let mut seen = false;
+            for _ in 0..75 {
+                if let Ok(bucket) = jetstream.get_key_value("nodes").await {
+                    for key in [format!("nodes.{}", node.node_id), node.node_id.clone()] {
+                        seen |= matches!(bucket.get(key).await, Ok(Some(_)));
+                    }
+                }
+                if seen {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            assert!(
+                seen,
+                "worker {} never put its heartbeat into KV `nodes`:\n{}",
+                node.node_id,
+                node.logs().join("\n")
+            );
+        }
+    }
+
+    /// Waits (up to 15 s) until every node reports ready, so workers have joined `nodes` before a
+    /// test sends its first command.
+    async fn wait_until_ready(&self) {
+        let client = reqwest::Client::new();
+        for node in &self.nodes {
+            let url = format!("{}/health/ready", node.address);
+            let mut ready = false;
+            for _ in 0..75 {
+                if client
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    ready = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            assert!(
+                ready,
+                "node {} ({:?}) never became ready:\n{}",
+                node.node_id,
+                node.role,
+                node.logs().join("\n")
+            );
+        }
+    }
+
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes[i]
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The request helpers of node `i` (an api or all node).
+    pub fn api(&self, i: usize) -> &ApiClient {
+        &self.nodes[i].api
+    }
+
+    /// The ids of the nodes with `role`.
+    pub fn node_ids(&self, role: Role) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role == role)
+            .map(|n| n.node_id.clone())
+            .collect()
+    }
+
+    /// The index of the node with `node_id`.
+    pub fn index_of(&self, node_id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.node_id == node_id)
+    }
+
+    /// SIGKILL node `i` (no drain, no lease release) and reap it.
+    pub fn kill9(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let status = Command::new("kill")
+            .args(["-9", &node.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -9 failed");
+        node.child.wait().expect("wait");
+        node.killed = true;
+    }
+
+    /// The node holding the lease of workout `workout_id`: KV bucket `owners`, key
+    /// `workouts.<id>`, value = the owner's node id. `None` if no lease is held.
+    pub async fn owner_of(&self, workout_id: &str) -> Option<String> {
+        let client = async_nats::connect(self.nats.url.as_str())
+            .await
+            .expect("connect to nats");
+        let jetstream = async_nats::jetstream::new(client);
+        let owners = jetstream.get_key_value("owners").await.ok()?;
+        let value = owners
+            .get(format!("workouts.{workout_id}"))
+            .await
+            .expect("read owners")?;
+        Some(String::from_utf8(value.to_vec()).expect("owner is UTF-8"))
+    }
+
+    /// Polls [`Cluster::owner_of`] for up to `within` until it is `Some`.
+    pub async fn wait_for_owner(&self, workout_id: &str, within: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let owner = self.owner_of(workout_id).await;
+            if owner.is_some() || tokio::time::Instant::now() >= deadline {
+                return owner;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every JSON log line of every node with `role`.
+    pub fn json_logs_of(&self, role: Role) -> Vec<Value> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role == role)
+            .flat_map(Node::json_logs)
+            .collect()
+    }
+}
