@@ -41,6 +41,12 @@ impl Application {
     /// Connect to everything, apply migrations (unless disabled) and bind the HTTP listener.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         tracing::info!(?config, "starting");
+        // Before anything records a metric.
+        let metrics = web::Data::new(
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .context("failed to install the metrics recorder")?,
+        );
         if config.migrate {
             migrate(&config.database_url).await?;
         }
@@ -132,6 +138,7 @@ impl Application {
                 .app_data(actors.clone())
                 .app_data(list_cache.clone())
                 .app_data(public_nats.clone())
+                .app_data(metrics.clone())
                 .wrap_fn(|req, srv| {
                     let request_id = req.extensions().get::<RequestId>().copied();
                     let response = srv.call(req);
@@ -148,7 +155,8 @@ impl Application {
                     }
                 })
                 .wrap(TracingLogger::default())
-                .service(routes::health::routes());
+                .service(routes::health::routes())
+                .service(routes::health::metrics_routes());
             // A worker-only node serves just the probes: no API, no docs.
             let build = if roles.api {
                 app = app.service(routes::api_v1());

@@ -218,6 +218,14 @@ impl<E: Entity> StreamHandler<async_nats::Message> for EntityActor<E> {
         };
         let started = Instant::now();
         ctx.wait(outcome.map(move |result, act: &mut Self, ctx| {
+            let kind = E::KIND.as_str();
+            metrics::histogram!(crate::metrics::COMMAND_SECONDS, "kind" => kind).record(started.elapsed().as_secs_f64());
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(CommandError::Rejected(_)) => "rejected",
+                Err(CommandError::Fatal(_)) => "failed",
+            };
+            metrics::counter!(crate::metrics::COMMANDS, "kind" => kind, "outcome" => outcome).increment(1);
             let reply = match result {
                 Ok(value) => Reply::Ok(value),
                 Err(CommandError::Rejected(err)) => Reply::Error(err),

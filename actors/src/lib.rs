@@ -20,6 +20,7 @@ pub mod entity;
 pub mod env;
 /// Domain errors and their stable codes.
 pub mod error;
+pub mod metrics;
 pub mod outbox;
 pub mod placement;
 /// Time slots and the overlap rule.

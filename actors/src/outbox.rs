@@ -80,5 +80,6 @@ async fn relay_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result<u
     .await
     .context("failed to mark events published")?;
     tx.commit().await.context("failed to commit relay batch")?;
+    metrics::counter!(crate::metrics::OUTBOX_PUBLISHED).increment(ids.len() as u64);
     Ok(ids.len())
 }

@@ -1,10 +1,13 @@
-//! Liveness and readiness probes for operators and load balancers.
+//! Liveness and readiness probes and metrics, for operators and load balancers.
 
 use crate::error::ApiError;
+use actix_web::HttpResponse;
+use actix_web::http::header;
 use actix_web::web::{Data, Json};
 use apistos::web::{Scope, get, resource, scope};
 use apistos::{api_component, api_operation};
 use bus_contracts::ErrorCode;
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -16,6 +19,23 @@ pub fn routes() -> Scope {
     scope("/health")
         .service(resource("/live").route(get().to(live)))
         .service(resource("/ready").route(get().to(ready)))
+}
+
+/// `/metrics`.
+pub fn metrics_routes() -> Scope {
+    scope("/metrics").service(resource("").route(get().to(metrics)))
+}
+
+/// Prometheus metrics of this node: actors active per kind, activations, commands and their
+/// duration, lease renewals, domain events published.
+#[api_operation(operation_id = "get_metrics", tag = "operations")]
+pub async fn metrics(handle: Data<PrometheusHandle>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        ))
+        .body(handle.render())
 }
 
 /// Probe result.

@@ -1,6 +1,6 @@
 //! Probes, roles and shutdown.
 
-use crate::helpers::{Options, TestApp, problem};
+use crate::helpers::{Options, TestApp, id_of, new_workout, problem, soon, token};
 use reqwest::StatusCode;
 use std::time::Duration;
 
@@ -108,6 +108,7 @@ async fn a_worker_only_node_serves_only_the_probes() {
         wait_for_readiness(&app, StatusCode::OK).await,
         StatusCode::OK
     );
+    assert_eq!(app.get("/metrics", None).await.status(), StatusCode::OK);
     for path in ["/api/v1/me", "/openapi.json", "/docs"] {
         assert_eq!(
             app.get(path, None).await.status(),
@@ -131,4 +132,32 @@ async fn sigterm_shuts_down_gracefully() {
         "{logs:#?}"
     );
     assert!(logs.iter().any(|l| l.contains("\"stopped\"")), "{logs:#?}");
+}
+
+#[tokio::test]
+async fn metrics_count_active_actors_and_handled_commands() {
+    let app = TestApp::spawn().await;
+    let trainer = app.signed_up("trainer").await;
+    let trainee = app.signed_up("trainee").await;
+    let workout = app
+        .created_workout(token(&trainer), &new_workout(soon()))
+        .await;
+    assert_eq!(
+        app.book(token(&trainee), id_of(&workout)).await.status(),
+        StatusCode::CREATED
+    );
+
+    let response = app.get("/metrics", None).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap_or_default();
+    for expected in [
+        r#"cultfit_actors_active{kind="trainers"} 1"#,
+        r#"cultfit_actors_active{kind="trainees"} 1"#,
+        r#"cultfit_actors_active{kind="workouts"} 1"#,
+        r#"cultfit_commands_total{kind="workouts",outcome="ok"} 1"#,
+        r#"cultfit_activations_total{kind="workouts",outcome="active"} 1"#,
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
 }

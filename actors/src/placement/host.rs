@@ -42,8 +42,10 @@ pub struct Registry {
 impl Registry {
     /// Forget an actor (it is stopping for good). Drops its address, so no supervisor restart.
     pub fn forget(&self, kind: ActorKind, id: Uuid) {
-        if let Ok(mut slots) = self.slots.lock() {
-            slots.remove(&(kind, id));
+        if let Ok(mut slots) = self.slots.lock()
+            && let Some(Slot::Active { .. }) = slots.remove(&(kind, id))
+        {
+            metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => kind.as_str()).decrement(1.0);
         }
     }
 
@@ -149,6 +151,13 @@ impl Host {
         match done {
             Ok(done) => {
                 let activation = self.start(kind, id).await;
+                let outcome = match &activation {
+                    Activation::Active { .. } => "active",
+                    Activation::OwnedElsewhere { .. } => "owned_elsewhere",
+                    Activation::Unknown => "unknown",
+                    Activation::Unavailable { .. } => "unavailable",
+                };
+                metrics::counter!(crate::metrics::ACTIVATIONS, "kind" => kind.as_str(), "outcome" => outcome).increment(1);
                 let _ = done.send(Some(activation.clone()));
                 activation
             }
@@ -189,6 +198,8 @@ impl Host {
             Ok(Ok(Ok(()))) => {
                 if let Ok(mut slots) = self.env.registry.slots.lock() {
                     slots.insert((kind, id), Slot::Active { epoch, stop });
+                    metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => kind.as_str())
+                        .increment(1.0);
                 }
                 Activation::Active { epoch }
             }

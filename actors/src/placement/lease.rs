@@ -141,13 +141,17 @@ async fn renew(
                 // A renewal must land well inside the TTL or it is worthless.
                 let update = store.update(&key, node_id.clone().into(), revision);
                 match tokio::time::timeout(ttl / 3, update).await {
-                    Ok(Ok(next)) => shared.revision.store(next, Ordering::SeqCst),
+                    Ok(Ok(next)) => {
+                        shared.revision.store(next, Ordering::SeqCst);
+                        metrics::counter!(crate::metrics::LEASE_RENEWALS, "outcome" => "ok").increment(1);
+                    }
                     outcome => {
                         let reason = match outcome {
                             Ok(Err(err)) => err.to_string(),
                             _ => "renewal timed out".to_owned(),
                         };
                         tracing::warn!(lease.key = %key, reason, "lease lost: fencing the actor");
+                        metrics::counter!(crate::metrics::LEASE_RENEWALS, "outcome" => "lost").increment(1);
                         shared.fenced.store(true, Ordering::SeqCst);
                         shared.fence.notify_waiters();
                         return;

@@ -269,7 +269,7 @@ impl Workout {
             }
             Command::AutoEnd => Ok(self.decide_auto_end(now, rules)),
             Command::Book { trainee } => self.decide_book(*trainee),
-            Command::CancelBooking { trainee } => self.decide_cancel_booking(*trainee),
+            Command::CancelBooking { trainee } => self.decide_cancel_booking(*trainee, now),
             Command::Join { trainee } => self.decide_join(*trainee, now),
             Command::Leave { trainee } => Ok(self.decide_leave(*trainee, now)),
         }
@@ -474,14 +474,20 @@ impl Workout {
         }
     }
 
-    fn decide_cancel_booking(&self, trainee: Uuid) -> Result<Vec<Event>, DomainError> {
+    fn decide_cancel_booking(
+        &self,
+        trainee: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Event>, DomainError> {
         self.check_state(
             "cancel a booking for",
             &[WorkoutState::Scheduled, WorkoutState::Live],
         )?;
         match self.registration(trainee) {
             Some((RegistrationStatus::Booked, _)) => {
-                let mut events = vec![Event::BookingCancelled { trainee }];
+                // Giving up the place while in the session also leaves it.
+                let mut events = self.decide_leave(trainee, now);
+                events.push(Event::BookingCancelled { trainee });
                 // The freed place goes straight to the head of the queue.
                 if let Some(&next) = self.waitlist.front() {
                     events.push(Event::Promoted { trainee: next });
@@ -1105,5 +1111,31 @@ mod tests {
         );
         assert_eq!(w.state(), WorkoutState::Ended);
         assert_eq!(w.join_state(BOOKED), None);
+    }
+
+    #[test]
+    fn cancelling_a_booking_while_present_also_leaves() {
+        let mut w = workout(WorkoutState::Scheduled, 50);
+        let t = trainee(49);
+        let now = start() - minutes(5);
+        w.handle(&Command::Book { trainee: t }, now, &Rules::default())
+            .unwrap();
+        w.handle(&Command::Join { trainee: t }, now, &Rules::default())
+            .unwrap();
+        assert_eq!(w.join_state(t), Some(JoinState::Waiting));
+
+        let events = w
+            .handle(
+                &Command::CancelBooking { trainee: t },
+                now,
+                &Rules::default(),
+            )
+            .unwrap();
+
+        assert!(
+            matches!(events.first(), Some(Event::Left { .. })),
+            "{events:?}"
+        );
+        assert_eq!(w.join_state(t), None);
     }
 }
