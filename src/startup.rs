@@ -25,6 +25,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 use tracing_actix_web::{RequestId, TracingLogger};
 
+/// Longest any one shutdown step (NATS drain, pool close) may take.
+const SHUTDOWN_STEP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Largest accepted JSON body.
 const JSON_LIMIT_BYTES: usize = 256 * 1024;
 
@@ -201,10 +204,18 @@ impl Application {
             worker.drain().await;
         }
         tracing::info!("draining NATS");
-        if let Err(err) = self.nats.drain().await {
-            tracing::warn!(error = %err, "failed to drain NATS");
+        // Bounded: with NATS unreachable a drain would wait for a reconnect that may never come.
+        match tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, self.nats.drain()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "failed to drain NATS"),
+            Err(_) => tracing::warn!("NATS drain timed out"),
         }
-        self.pool.close().await;
+        if tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, self.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("closing the PostgreSQL pool timed out");
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -4,12 +4,14 @@ use crate::helpers::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-const PUBLIC_OPERATIONS: [&str; 5] = [
+// Probes and metrics are for operators and load balancers, which carry no user token.
+const PUBLIC_OPERATIONS: [&str; 6] = [
     "register_user",
     "login",
     "refresh_session",
     "get_health_live",
     "get_health_ready",
+    "get_metrics",
 ];
 
 #[tokio::test]

@@ -46,46 +46,83 @@ fn nats_server_bin() -> String {
 pub struct NatsServer {
     child: Child,
     pub url: String,
-    _dir: tempfile::TempDir,
+    /// The port picked at the first start, reused by [`NatsServer::restart`].
+    port: u16,
+    /// Holds the JetStream store (`js/`) and the ports files.
+    dir: tempfile::TempDir,
 }
 
 impl NatsServer {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(nats_server_bin())
-            .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
-            .arg(dir.path().join("js"))
-            .arg("--ports_file_dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect(
-                "failed to start nats-server: run scripts/test, or set CULTFIT_NATS_SERVER_BIN",
-            );
-        let ports_file = dir.path().join(format!("nats-server_{}.ports", child.id()));
-        for _ in 0..200 {
-            if let Ok(text) = std::fs::read_to_string(&ports_file)
-                && let Ok(ports) = serde_json::from_str::<Value>(&text)
-                && let Some(url) = ports["nats"][0].as_str()
-            {
-                return Self {
-                    child,
-                    url: url.to_owned(),
-                    _dir: dir,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(25));
+        let (child, url) = launch_nats(dir.path(), "-1").unwrap_or_else(|why| panic!("{why}"));
+        let port = url
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or_else(|| panic!("no port in the nats-server url {url}"));
+        Self {
+            child,
+            url,
+            port,
+            dir,
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("nats-server did not report its port");
+    }
+
+    /// Kill the server (as a crash would) and start a new one on the same port with the same
+    /// JetStream store, so clients reconnect to the same URL and find their streams, buckets and
+    /// de-duplication window again. Retries for a few seconds while the port is not yet free.
+    pub fn restart(&mut self) {
+        self.kill();
+        let port = self.port.to_string();
+        let mut last_failure = String::new();
+        for _ in 0..20 {
+            match launch_nats(self.dir.path(), &port) {
+                Ok((child, url)) => {
+                    self.child = child;
+                    assert_eq!(url, self.url, "nats-server came back on another address");
+                    return;
+                }
+                Err(why) => last_failure = why,
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("nats-server did not restart on port {port}: {last_failure}");
     }
 
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Start `nats-server -js` on `port` (`-1`: any free port) with its store and ports file in
+/// `dir`, and wait (up to 5 s) for the URL it reports. On failure the process is reaped.
+fn launch_nats(dir: &std::path::Path, port: &str) -> Result<(Child, String), String> {
+    let mut child = Command::new(nats_server_bin())
+        .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
+        .arg(dir.join("js"))
+        .arg("--ports_file_dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("failed to start nats-server: run scripts/test, or set CULTFIT_NATS_SERVER_BIN");
+    let ports_file = dir.join(format!("nats-server_{}.ports", child.id()));
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(&ports_file)
+            && let Ok(ports) = serde_json::from_str::<Value>(&text)
+            && let Some(url) = ports["nats"][0].as_str()
+        {
+            return Ok((child, url.to_owned()));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("nats-server exited early ({status})"));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err("nats-server did not report its port".to_owned())
 }
 
 impl Drop for NatsServer {

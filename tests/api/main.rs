@@ -4,6 +4,7 @@
 mod accounts;
 mod cluster;
 mod docs;
+mod events;
 mod helpers;
 mod operations;
 mod placement;

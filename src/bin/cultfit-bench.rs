@@ -1,0 +1,311 @@
+//! `cultfit-bench`: load generator for commands through the actors, against a running cluster.
+//!
+//! `scripts/bench` starts clusters of different shapes and runs this against each; figures and
+//! how to read them are in `docs/BENCHMARKS.md`. Scenarios:
+//! - `bookings`: N trainees each book one of W workouts through the api nodes, C at a time
+//!   (closed loop): bookings/s and latency percentiles.
+//! - `join-storm`: N trainees, all booked, call `join` spread evenly over S seconds (open loop:
+//!   latency is measured from each call's *intended* send time, so a stalled server cannot hide
+//!   latency by slowing the sender).
+//!
+//! Setup that is not under test (accounts, and for the join storm the bookings) is seeded straight
+//! into PostgreSQL, and access tokens are minted with the cluster's JWT secret, so the run
+//! measures the commands and not argon2.
+
+use anyhow::{Context, bail};
+use chrono::{TimeDelta, Utc};
+use clap::{Parser, Subcommand};
+use cultfit::accounts::Role;
+use cultfit::auth::tokens::JwtKeys;
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(about = "Load generator for cultfit commands (see docs/BENCHMARKS.md)")]
+struct Args {
+    /// Api node base URLs, comma separated (requests are spread round-robin).
+    #[arg(long, value_delimiter = ',', required = true)]
+    api: Vec<String>,
+    /// The cluster's database (for seeding).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// The cluster's JWT secret (to mint access tokens).
+    #[arg(long, env = "CULTFIT_JWT_SECRET")]
+    jwt_secret: String,
+    /// A label for the report line, e.g. "2 workers".
+    #[arg(long, default_value = "")]
+    label: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Closed-loop bookings.
+    Bookings {
+        /// Trainees (one booking each).
+        #[arg(long, default_value_t = 2_000)]
+        trainees: usize,
+        /// Workouts the bookings are spread over.
+        #[arg(long, default_value_t = 20)]
+        workouts: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// Open-loop join storm.
+    JoinStorm {
+        /// Booked trainees who join.
+        #[arg(long, default_value_t = 10_000)]
+        trainees: usize,
+        /// Seconds the joins are spread over.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+struct Bench {
+    http: reqwest::Client,
+    api: Vec<String>,
+    pool: sqlx::PgPool,
+    keys: JwtKeys,
+}
+
+impl Bench {
+    fn url(&self, i: usize, path: &str) -> String {
+        format!("{}{path}", self.api[i % self.api.len()])
+    }
+
+    fn token(&self, id: Uuid, role: Role) -> anyhow::Result<String> {
+        self.keys.issue(id, role)
+    }
+
+    async fn seed_users(&self, role: &str, n: usize) -> anyhow::Result<Vec<Uuid>> {
+        let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
+        sqlx::query(
+            "INSERT INTO users (id, role, full_name, email, mobile, password_hash)
+             SELECT id, CAST($2::text AS user_role), 'Bench user', 'bench.' || id || '@example.com', '+919876543210', '-'
+             FROM unnest($1::uuid[]) AS id",
+        )
+        .bind(&ids)
+        .bind(role)
+        .execute(&self.pool)
+        .await
+        .context("failed to seed users")?;
+        Ok(ids)
+    }
+
+    async fn create_workout(
+        &self,
+        trainer: Uuid,
+        starts_in: TimeDelta,
+        capacity: usize,
+    ) -> anyhow::Result<Uuid> {
+        let body = json!({
+            "type": "hiit", "title": "Bench session", "description": "",
+            "starts_at": (Utc::now() + starts_in).to_rfc3339(), "duration_minutes": 30, "capacity": capacity,
+        });
+        let response = self
+            .http
+            .post(self.url(0, "/api/v1/workouts"))
+            .bearer_auth(self.token(trainer, Role::Trainer)?)
+            .json(&body)
+            .send()
+            .await?;
+        if response.status() != reqwest::StatusCode::CREATED {
+            bail!(
+                "create workout: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+        let created: Value = response.json().await?;
+        created["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .context("workout id")
+    }
+}
+
+struct Outcome {
+    latency: Histogram<u64>,
+    errors: std::collections::BTreeMap<String, usize>,
+    elapsed: Duration,
+}
+
+impl Outcome {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+            errors: Default::default(),
+            elapsed: Duration::ZERO,
+        })
+    }
+
+    fn record(
+        &mut self,
+        latency: Duration,
+        result: Result<reqwest::StatusCode, String>,
+        ok: reqwest::StatusCode,
+    ) {
+        let _ = self.latency.record(latency.as_micros().max(1) as u64);
+        match result {
+            Ok(status) if status == ok => {}
+            Ok(status) => *self.errors.entry(status.to_string()).or_default() += 1,
+            Err(err) => *self.errors.entry(err).or_default() += 1,
+        }
+    }
+
+    fn report(&self, scenario: &str, label: &str) {
+        let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
+        let n = self.latency.len();
+        let rate = n as f64 / self.elapsed.as_secs_f64();
+        println!(
+            "| {scenario} | {label} | {n} | {rate:.0}/s | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            ms(0.5),
+            ms(0.99),
+            ms(0.999),
+            self.latency.max() as f64 / 1000.0,
+            if self.errors.is_empty() {
+                "0".to_owned()
+            } else {
+                format!("{:?}", self.errors)
+            }
+        );
+    }
+}
+
+async fn bookings(
+    bench: &Bench,
+    trainees: usize,
+    workouts: usize,
+    concurrency: usize,
+) -> anyhow::Result<Outcome> {
+    let trainer = bench.seed_users("trainer", 1).await?[0];
+    let mut workout_ids = Vec::with_capacity(workouts);
+    for i in 0..workouts {
+        // One trainer's sessions must not overlap: one per hour.
+        workout_ids.push(
+            bench
+                .create_workout(trainer, TimeDelta::hours(i as i64 + 1), trainees)
+                .await?,
+        );
+    }
+    let people = bench.seed_users("trainee", trainees).await?;
+    let requests: Vec<(String, String)> = people
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let url = bench.url(
+                i,
+                &format!(
+                    "/api/v1/workouts/{}/registrations",
+                    workout_ids[i % workouts]
+                ),
+            );
+            Ok((url, bench.token(*id, Role::Trainee)?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut outcome = Outcome::new()?;
+    let started = Instant::now();
+    let mut results = futures_util::stream::iter(requests)
+        .map(|(url, token)| {
+            let http = bench.http.clone();
+            async move {
+                let sent = Instant::now();
+                let status = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .map(|r| r.status())
+                    .map_err(|e| e.to_string());
+                (sent.elapsed(), status)
+            }
+        })
+        .buffer_unordered(concurrency);
+    while let Some((latency, status)) = results.next().await {
+        outcome.record(latency, status, reqwest::StatusCode::CREATED);
+    }
+    outcome.elapsed = started.elapsed();
+    Ok(outcome)
+}
+
+async fn join_storm(bench: &Bench, trainees: usize, seconds: u64) -> anyhow::Result<Outcome> {
+    let trainer = bench.seed_users("trainer", 1).await?[0];
+    let workout = bench
+        .create_workout(trainer, TimeDelta::minutes(5), trainees)
+        .await?;
+    let people = bench.seed_users("trainee", trainees).await?;
+    sqlx::query("INSERT INTO registrations (workout_id, trainee_id, status) SELECT $1, id, 'booked' FROM unnest($2::uuid[]) AS id")
+        .bind(workout)
+        .bind(&people)
+        .execute(&bench.pool)
+        .await
+        .context("failed to seed bookings")?;
+    let spacing = Duration::from_secs(seconds).as_secs_f64() / trainees as f64;
+    let begin = tokio::time::Instant::now() + Duration::from_millis(200);
+    let mut tasks = Vec::with_capacity(trainees);
+    for (i, id) in people.iter().enumerate() {
+        let (http, url, token) = (
+            bench.http.clone(),
+            bench.url(i, &format!("/api/v1/workouts/{workout}/join")),
+            bench.token(*id, Role::Trainee)?,
+        );
+        let intended = begin + Duration::from_secs_f64(spacing * i as f64);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(intended).await;
+            let status = http
+                .post(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .map(|r| r.status())
+                .map_err(|e| e.to_string());
+            (intended.elapsed(), status)
+        }));
+    }
+    let mut outcome = Outcome::new()?;
+    for task in tasks {
+        let (latency, status) = task.await?;
+        outcome.record(latency, status, reqwest::StatusCode::OK);
+    }
+    outcome.elapsed = begin.elapsed();
+    Ok(outcome)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bench = Bench {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()?,
+        api: args
+            .api
+            .iter()
+            .map(|a| a.trim_end_matches('/').to_owned())
+            .collect(),
+        pool: sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&args.database_url)
+            .await?,
+        keys: JwtKeys::new(args.jwt_secret.as_bytes()),
+    };
+    match args.scenario {
+        Scenario::Bookings {
+            trainees,
+            workouts,
+            concurrency,
+        } => bookings(&bench, trainees, workouts, concurrency)
+            .await?
+            .report("bookings", &args.label),
+        Scenario::JoinStorm { trainees, seconds } => join_storm(&bench, trainees, seconds)
+            .await?
+            .report("join storm", &args.label),
+    }
+    Ok(())
+}
