@@ -60,7 +60,18 @@ pub trait Entity: Sized + Unpin + 'static {
     fn can_passivate(&self) -> bool {
         true
     }
+
+    /// Write-behind work, run every [`FLUSH_INTERVAL`] between commands (never during one).
+    fn flush(
+        &mut self,
+        _env: &Arc<Env>,
+    ) -> Option<Pin<Box<dyn Future<Output = anyhow::Result<()>>>>> {
+        None
+    }
 }
+
+/// How often [`Entity::flush`] runs.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Wrap a finished result as an [`Outcome`].
 pub fn ready<E: Entity>(result: Result<serde_json::Value, CommandError>) -> Outcome<E> {
@@ -174,6 +185,14 @@ impl<E: Entity> Actor for EntityActor<E> {
                     .map(|(), act: &mut Self, ctx| act.shutdown(ctx, "lease lost")),
             );
         }
+        ctx.run_interval(FLUSH_INTERVAL, |act, ctx| {
+            let Some(flush) = act.state.as_mut().and_then(|state| state.flush(&act.env)) else { return };
+            ctx.wait(actix::fut::wrap_future(flush).map(|flushed, act: &mut Self, _| {
+                if let Err(err) = flushed {
+                    tracing::warn!(actor.kind = E::KIND.as_str(), actor.id = %act.id, error = ?err, "write-behind flush failed");
+                }
+            }));
+        });
         let every = (E::IDLE_TIMEOUT / 4).max(Duration::from_millis(500));
         ctx.run_interval(every, |act, ctx| {
             let idle = act.last_active.elapsed() > E::IDLE_TIMEOUT;

@@ -4,7 +4,7 @@
 //! at a time), which asks the workout's actor (capacity, waitlist, who may join).
 
 use super::actors_call;
-use super::workouts::{owned_by, read};
+use super::workouts::owned_by;
 use crate::auth::tokens::JwtKeys;
 use crate::auth::{Trainee, Trainer};
 use crate::error::ApiError;
@@ -21,6 +21,7 @@ use bus_contracts::v1::{
 };
 use chrono::{DateTime, Utc};
 use cultfit_actors::client::ActorClient;
+use cultfit_actors::schedule::DURATION_MINUTES;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -109,10 +110,8 @@ pub async fn book_workout(
     trainee: Trainee,
     id: Path<Uuid>,
     req: HttpRequest,
-    pool: Data<PgPool>,
     actors: Data<ActorClient>,
 ) -> Result<CreatedJson<BookingView>, ApiError> {
-    read(&pool, *id).await?;
     let command = TraineeCommand::Book { workout_id: *id };
     let booking: Booking =
         actors_call(&actors, ActorKind::Trainee, trainee.0.id, &command, &req).await?;
@@ -137,10 +136,8 @@ pub async fn cancel_booking(
     trainee: Trainee,
     id: Path<Uuid>,
     req: HttpRequest,
-    pool: Data<PgPool>,
     actors: Data<ActorClient>,
 ) -> Result<NoContent, ApiError> {
-    read(&pool, *id).await?;
     let command = WorkoutCommand::CancelBooking {
         trainee_id: trainee.0.id,
     };
@@ -194,17 +191,15 @@ pub async fn join_workout(
     trainee: Trainee,
     id: Path<Uuid>,
     req: HttpRequest,
-    pool: Data<PgPool>,
     actors: Data<ActorClient>,
     keys: Data<JwtKeys>,
     nats_url: Data<PublicNatsUrl>,
 ) -> Result<Json<JoinView>, ApiError> {
-    let workout = read(&pool, *id).await?;
     let command = TraineeCommand::Join { workout_id: *id };
     let joined: Joined =
         actors_call(&actors, ActorKind::Trainee, trainee.0.id, &command, &req).await?;
-    let ends_at =
-        workout.starts_at + chrono::TimeDelta::minutes(i64::from(workout.duration_minutes));
+    // No workout runs longer than this, so the token outlives the session without a lookup.
+    let ends_at = joined.starts_at + chrono::TimeDelta::minutes(i64::from(*DURATION_MINUTES.end()));
     Ok(Json(JoinView {
         state: match joined.state {
             JoinState::Waiting => JoinStateView::Waiting,
@@ -233,10 +228,8 @@ pub async fn leave_workout(
     trainee: Trainee,
     id: Path<Uuid>,
     req: HttpRequest,
-    pool: Data<PgPool>,
     actors: Data<ActorClient>,
 ) -> Result<NoContent, ApiError> {
-    read(&pool, *id).await?;
     let command = TraineeCommand::Leave { workout_id: *id };
     let _: WorkoutStatus =
         actors_call(&actors, ActorKind::Trainee, trainee.0.id, &command, &req).await?;

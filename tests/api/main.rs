@@ -8,5 +8,6 @@ mod events;
 mod helpers;
 mod operations;
 mod placement;
+mod supervision;
 mod tokens;
 mod workouts;

@@ -3,8 +3,13 @@
 //! Each command is decided by the pure state machine; the resulting events are written in one
 //! guarded transaction (with their domain events in the outbox) and only then applied in memory,
 //! so memory never runs ahead of PostgreSQL.
+//!
+//! The exception is presence (join and leave): thousands of trainees join within seconds, and one
+//! transaction each through a single writer cannot keep up. Presence is applied at once and
+//! written behind in batches every [`crate::entity::FLUSH_INTERVAL`]. It is soft state: a crash
+//! loses at most that interval of join times, and a trainee who reconnects simply joins again.
 
-use super::state::{Command, Workout};
+use super::state::{Command, Event, Workout};
 use super::store;
 use crate::entity::{CommandError, Entity, EntityActor, Outcome, ready, to_value};
 use crate::env::Env;
@@ -13,6 +18,7 @@ use bus_contracts::v1::{
     ActorKind, Booking, JoinState, Joined, WorkoutCommand, WorkoutState, WorkoutStatus,
 };
 use chrono::Utc;
+use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +28,8 @@ use uuid::Uuid;
 pub struct WorkoutEntity {
     workout: Workout,
     version: i64,
+    /// Presence changed since the last flush.
+    unsaved_presence: HashSet<Uuid>,
 }
 
 impl Entity for WorkoutEntity {
@@ -38,6 +46,7 @@ impl Entity for WorkoutEntity {
             Ok(loaded.map(|l| WorkoutEntity {
                 workout: l.workout,
                 version: l.version,
+                unsaved_presence: HashSet::new(),
             }))
         })
     }
@@ -50,7 +59,16 @@ impl Entity for WorkoutEntity {
             Ok(events) => events,
             Err(err) => return ready(Err(err.into())),
         };
-        if events.is_empty() {
+        if events
+            .iter()
+            .all(|e| matches!(e, Event::Joined { .. } | Event::Left { .. }))
+        {
+            for event in &events {
+                self.workout.apply(event);
+                if let Event::Joined { trainee, .. } | Event::Left { trainee, .. } = event {
+                    self.unsaved_presence.insert(*trainee);
+                }
+            }
             return ready(reply(&command, &self.workout, epoch));
         }
         let (pool, id, version, outbox) = (
@@ -81,7 +99,29 @@ impl Entity for WorkoutEntity {
 
     fn can_passivate(&self) -> bool {
         // A live session keeps its actor (the live path needs it); everything else reloads cheaply.
-        self.workout.state() != WorkoutState::Live
+        self.workout.state() != WorkoutState::Live && self.unsaved_presence.is_empty()
+    }
+
+    fn flush(
+        &mut self,
+        env: &Arc<Env>,
+    ) -> Option<Pin<Box<dyn Future<Output = anyhow::Result<()>>>>> {
+        if self.unsaved_presence.is_empty() {
+            return None;
+        }
+        let changes: Vec<_> = self
+            .unsaved_presence
+            .drain()
+            .filter_map(|trainee| {
+                self.workout
+                    .presence(trainee)
+                    .map(|presence| (trainee, presence))
+            })
+            .collect();
+        let (pool, id) = (env.pool.clone(), self.workout.id());
+        Some(Box::pin(async move {
+            store::save_presence(&pool, id, &changes).await
+        }))
     }
 }
 

@@ -389,6 +389,11 @@ impl Workout {
         saturating_add(self.ends_at(), rules.auto_end_grace)
     }
 
+    /// Where a trainee is in the session (joined, maybe left), if they ever joined.
+    pub fn presence(&self, trainee: Uuid) -> Option<Presence> {
+        self.present.get(&trainee).copied()
+    }
+
     /// Whether `trainee` holds a place.
     pub fn is_booked(&self, trainee: Uuid) -> bool {
         self.booked.contains(&trainee)

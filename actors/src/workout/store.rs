@@ -334,6 +334,30 @@ async fn close_waitlist_gap(
     Ok(())
 }
 
+/// Write trainees' presence (join and leave times) in one statement.
+pub async fn save_presence(
+    pool: &PgPool,
+    workout_id: Uuid,
+    changes: &[(Uuid, Presence)],
+) -> anyhow::Result<()> {
+    let trainees: Vec<Uuid> = changes.iter().map(|(t, _)| *t).collect();
+    let joined: Vec<_> = changes.iter().map(|(_, p)| p.joined_at).collect();
+    let left: Vec<_> = changes.iter().map(|(_, p)| p.left_at).collect();
+    sqlx::query!(
+        "UPDATE registrations r SET joined_at = c.joined_at, left_at = c.left_at, updated_at = now()
+         FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS c(trainee_id, joined_at, left_at)
+         WHERE r.workout_id = $1 AND r.trainee_id = c.trainee_id",
+        workout_id,
+        &trainees,
+        &joined,
+        &left as &[Option<chrono::DateTime<chrono::Utc>>],
+    )
+    .execute(pool)
+    .await
+    .context("failed to save presence")?;
+    Ok(())
+}
+
 /// Where and whose a workout is, for other actors' checks.
 pub struct Summary {
     /// Its time slot.
