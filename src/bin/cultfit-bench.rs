@@ -7,6 +7,8 @@
 //! - `join-storm`: N trainees, all booked, call `join` spread evenly over S seconds (open loop:
 //!   latency is measured from each call's *intended* send time, so a stalled server cannot hide
 //!   latency by slowing the sender).
+//! - `baseline`: the same client and concurrency against `GET /health/live` of the same api node,
+//!   which is what HTTP alone costs on this machine in this run.
 //!
 //! Setup that is not under test (accounts, and for the join storm the bookings) is seeded straight
 //! into PostgreSQL, and access tokens are minted with the cluster's JWT secret, so the run
@@ -52,6 +54,15 @@ enum Scenario {
         /// Workouts the bookings are spread over.
         #[arg(long, default_value_t = 20)]
         workouts: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// The HTTP baseline: `GET /health/live`, closed loop.
+    Baseline {
+        /// Requests.
+        #[arg(long, default_value_t = 4_000)]
+        requests: usize,
         /// Requests in flight.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
@@ -209,26 +220,38 @@ async fn bookings(
             Ok((url, bench.token(*id, Role::Trainee)?))
         })
         .collect::<anyhow::Result<_>>()?;
+    let requests = requests
+        .into_iter()
+        .map(|(url, token)| bench.http.post(url).bearer_auth(token));
+    closed_loop(requests, concurrency, reqwest::StatusCode::CREATED).await
+}
+
+async fn baseline(bench: &Bench, requests: usize, concurrency: usize) -> anyhow::Result<Outcome> {
+    let requests = (0..requests).map(|i| bench.http.get(bench.url(i, "/health/live")));
+    closed_loop(requests, concurrency, reqwest::StatusCode::OK).await
+}
+
+/// Send `requests` keeping `concurrency` in flight; latency from each send.
+async fn closed_loop(
+    requests: impl Iterator<Item = reqwest::RequestBuilder>,
+    concurrency: usize,
+    ok: reqwest::StatusCode,
+) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::new()?;
     let started = Instant::now();
     let mut results = futures_util::stream::iter(requests)
-        .map(|(url, token)| {
-            let http = bench.http.clone();
-            async move {
-                let sent = Instant::now();
-                let status = http
-                    .post(url)
-                    .bearer_auth(token)
-                    .send()
-                    .await
-                    .map(|r| r.status())
-                    .map_err(|e| e.to_string());
-                (sent.elapsed(), status)
-            }
+        .map(|request| async move {
+            let sent = Instant::now();
+            let status = request
+                .send()
+                .await
+                .map(|r| r.status())
+                .map_err(|e| e.to_string());
+            (sent.elapsed(), status)
         })
         .buffer_unordered(concurrency);
     while let Some((latency, status)) = results.next().await {
-        outcome.record(latency, status, reqwest::StatusCode::CREATED);
+        outcome.record(latency, status, ok);
     }
     outcome.elapsed = started.elapsed();
     Ok(outcome)
@@ -303,6 +326,12 @@ async fn main() -> anyhow::Result<()> {
         } => bookings(&bench, trainees, workouts, concurrency)
             .await?
             .report("bookings", &args.label),
+        Scenario::Baseline {
+            requests,
+            concurrency,
+        } => baseline(&bench, requests, concurrency)
+            .await?
+            .report("baseline: GET /health/live", &args.label),
         Scenario::JoinStorm { trainees, seconds } => join_storm(&bench, trainees, seconds)
             .await?
             .report("join storm", &args.label),
