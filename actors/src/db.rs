@@ -37,6 +37,19 @@ pub fn registration_label(status: RegistrationStatus) -> &'static str {
     }
 }
 
+/// Whether `id` is an account with this role (`trainee` or `trainer`).
+pub async fn has_role(pool: &sqlx::PgPool, id: uuid::Uuid, role: &str) -> anyhow::Result<bool> {
+    let found = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = CAST($2::text AS user_role)) AS "found!""#,
+        id,
+        role
+    )
+    .fetch_one(pool)
+    .await
+    .context("failed to look up account")?;
+    Ok(found)
+}
+
 /// Record a domain event in the outbox, in the caller's transaction; the relay publishes it.
 pub async fn enqueue(
     tx: &mut PgConnection,

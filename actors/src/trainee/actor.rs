@@ -33,7 +33,7 @@ impl Entity for Trainee {
         id: Uuid,
     ) -> Pin<Box<dyn Future<Output = anyhow::Result<Option<Self>>>>> {
         Box::pin(async move {
-            Ok(store::exists(&env.pool, id)
+            Ok(crate::db::has_role(&env.pool, id, "trainee")
                 .await?
                 .then_some(Trainee { id }))
         })

@@ -5,18 +5,6 @@ use anyhow::Context;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Whether `id` is a trainee's account.
-pub async fn exists(pool: &PgPool, id: Uuid) -> anyhow::Result<bool> {
-    let found = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'trainee') AS "found!""#,
-        id
-    )
-    .fetch_one(pool)
-    .await
-    .context("failed to look up trainee")?;
-    Ok(found)
-}
-
 /// Slots of the trainee's booked or waitlisted places in workouts still to come or live.
 pub async fn active_bookings(pool: &PgPool, trainee_id: Uuid) -> anyhow::Result<Vec<Slot>> {
     let rows = sqlx::query!(

@@ -33,7 +33,7 @@ impl Entity for Trainer {
         id: Uuid,
     ) -> Pin<Box<dyn Future<Output = anyhow::Result<Option<Self>>>>> {
         Box::pin(async move {
-            Ok(store::exists(&env.pool, id)
+            Ok(crate::db::has_role(&env.pool, id, "trainer")
                 .await?
                 .then_some(Trainer { id }))
         })

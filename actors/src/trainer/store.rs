@@ -8,18 +8,6 @@ use bus_contracts::v1::{DomainEvent, NewWorkout};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Whether `id` is a trainer's account.
-pub async fn exists(pool: &PgPool, id: Uuid) -> anyhow::Result<bool> {
-    let found = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'trainer') AS "found!""#,
-        id
-    )
-    .fetch_one(pool)
-    .await
-    .context("failed to look up trainer")?;
-    Ok(found)
-}
-
 /// The trainer's scheduled and live workouts.
 pub async fn active_slots(pool: &PgPool, trainer_id: Uuid) -> anyhow::Result<Vec<Slot>> {
     let rows = sqlx::query!(
