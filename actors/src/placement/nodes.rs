@@ -30,8 +30,10 @@ impl Directory {
     /// Start watching the bucket; the directory fills as entries arrive.
     pub async fn watch(store: &kv::Store) -> anyhow::Result<Self> {
         let directory = Directory::default();
+        // With history: the current heartbeats first, so a node that just started knows every
+        // worker at once instead of after their next beat (a plain watch sees only new puts).
         let mut watch = store
-            .watch_all()
+            .watch_with_history(">")
             .await
             .context("failed to watch the nodes bucket")?;
         let nodes = directory.nodes.clone();
