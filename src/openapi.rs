@@ -34,6 +34,7 @@ pub fn spec() -> Spec {
                 "Sessions: schedule, list, reschedule, cancel, start, end",
             ),
             tag("taking part", "Book, cancel a booking, roster, join, leave"),
+            tag("afterwards", "Feedback and history"),
             tag("operations", "Probes for operators"),
         ],
         ..Default::default()

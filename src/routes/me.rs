@@ -1,4 +1,4 @@
-//! `/api/v1/me`: the caller's own profile.
+//! `/api/v1/me`: the caller's own profile (and, in [`super::history`], their history).
 
 use crate::accounts::store::{self, ProfileChanges};
 use crate::accounts::{Account, Role, Sex, validate};
@@ -14,11 +14,13 @@ use uuid::Uuid;
 
 /// `/me`.
 pub fn routes() -> Scope {
-    scope("/me").service(
-        resource("")
-            .route(get().to(get_me))
-            .route(patch().to(update_me)),
-    )
+    scope("/me")
+        .service(
+            resource("")
+                .route(get().to(get_me))
+                .route(patch().to(update_me)),
+        )
+        .service(resource("/history").route(get().to(super::history::get_history)))
 }
 
 /// The caller's profile.

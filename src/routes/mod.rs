@@ -5,11 +5,14 @@
 //! - [`me`]: the caller's own profile, `/api/v1/me`.
 //! - [`workouts`]: create, list, read; reschedule, cancel, start, end.
 //! - [`participation`]: book, cancel a booking, roster, join, leave.
+//! - [`feedback`], [`history`]: afterwards.
 //! - [`docs`]: Swagger UI at `/docs`, its assets embedded in the binary.
 
 pub mod auth;
 pub mod docs;
+pub mod feedback;
 pub mod health;
+pub mod history;
 pub mod me;
 pub mod participation;
 pub mod workouts;

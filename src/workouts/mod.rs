@@ -2,6 +2,7 @@
 //!
 //! Reads go straight to PostgreSQL (DESIGN.md §3); only commands go through the actors.
 
+pub mod afterwards;
 pub mod cursor;
 pub mod queries;
 pub mod views;

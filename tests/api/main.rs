@@ -2,6 +2,7 @@
 //! PostgreSQL database and its own nats-server, and talks to it over HTTP only.
 
 mod accounts;
+mod afterwards;
 mod cluster;
 mod docs;
 mod events;

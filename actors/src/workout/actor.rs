@@ -9,7 +9,7 @@
 //! written behind in batches every [`crate::entity::FLUSH_INTERVAL`]. It is soft state: a crash
 //! loses at most that interval of join times, and a trainee who reconnects simply joins again.
 
-use super::state::{Command, Event, Workout};
+use super::state::{Command, Event, Presence, Workout};
 use super::store;
 use crate::entity::{CommandError, Entity, EntityActor, Outcome, ready, to_value};
 use crate::env::Env;
@@ -77,8 +77,9 @@ impl Entity for WorkoutEntity {
             self.version,
             env.outbox.clone(),
         );
+        let presence = self.take_unsaved_presence();
         let write = async move {
-            let next = store::persist(&pool, id, version, &events).await?;
+            let next = store::persist(&pool, id, version, &events, &presence).await?;
             anyhow::Ok((next, events))
         };
         Box::pin(actix::fut::wrap_future(write).map(
@@ -109,19 +110,22 @@ impl Entity for WorkoutEntity {
         if self.unsaved_presence.is_empty() {
             return None;
         }
-        let changes: Vec<_> = self
-            .unsaved_presence
-            .drain()
-            .filter_map(|trainee| {
-                self.workout
-                    .presence(trainee)
-                    .map(|presence| (trainee, presence))
-            })
-            .collect();
+        let changes = self.take_unsaved_presence();
         let (pool, id) = (env.pool.clone(), self.workout.id());
         Some(Box::pin(async move {
             store::save_presence(&pool, id, &changes).await
         }))
+    }
+}
+
+impl WorkoutEntity {
+    /// Presence changed since the last write, now to be written.
+    fn take_unsaved_presence(&mut self) -> Vec<(Uuid, Presence)> {
+        let workout = &self.workout;
+        self.unsaved_presence
+            .drain()
+            .filter_map(|trainee| workout.presence(trainee).map(|p| (trainee, p)))
+            .collect()
     }
 }
 

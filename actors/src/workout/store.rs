@@ -78,11 +78,15 @@ pub async fn load(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Loaded>> {
 }
 
 /// Write `events` atomically, guarded by `version`; returns the new version.
+///
+/// Presence changes not yet written (see `save_presence`) go into the same transaction, so a state
+/// change (say, the end of the session) is never committed ahead of the joins that preceded it.
 pub async fn persist(
     pool: &PgPool,
     id: Uuid,
     version: i64,
     events: &[Event],
+    presence: &[(Uuid, Presence)],
 ) -> anyhow::Result<i64> {
     let mut tx = pool.begin().await.context("failed to begin transaction")?;
     let next = sqlx::query_scalar!(
@@ -94,6 +98,9 @@ pub async fn persist(
     .await
     .context("failed to bump workout version")?
     .ok_or_else(|| anyhow!("workout {id} was written by someone else (version {version} is stale)"))?;
+    if !presence.is_empty() {
+        write_presence(&mut tx, id, presence).await?;
+    }
     for event in events {
         write(&mut tx, id, event).await?;
     }
@@ -340,6 +347,15 @@ pub async fn save_presence(
     workout_id: Uuid,
     changes: &[(Uuid, Presence)],
 ) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await.context("failed to get a connection")?;
+    write_presence(&mut conn, workout_id, changes).await
+}
+
+async fn write_presence(
+    db: &mut PgConnection,
+    workout_id: Uuid,
+    changes: &[(Uuid, Presence)],
+) -> anyhow::Result<()> {
     let trainees: Vec<Uuid> = changes.iter().map(|(t, _)| *t).collect();
     let joined: Vec<_> = changes.iter().map(|(_, p)| p.joined_at).collect();
     let left: Vec<_> = changes.iter().map(|(_, p)| p.left_at).collect();
@@ -352,7 +368,7 @@ pub async fn save_presence(
         &joined,
         &left as &[Option<chrono::DateTime<chrono::Utc>>],
     )
-    .execute(pool)
+    .execute(&mut *db)
     .await
     .context("failed to save presence")?;
     Ok(())
