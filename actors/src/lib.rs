@@ -20,6 +20,8 @@ pub mod entity;
 pub mod env;
 /// Domain errors and their stable codes.
 pub mod error;
+/// The live path: wearable samples, the leaderboard, calories and results.
+pub mod live;
 pub mod metrics;
 pub mod outbox;
 pub mod placement;
