@@ -5,7 +5,7 @@
 //! - [`me`]: the caller's own profile, `/api/v1/me`.
 //! - [`workouts`]: create, list, read; reschedule, cancel, start, end.
 //! - [`participation`]: book, cancel a booking, roster, join, leave.
-//! - [`feedback`], [`history`]: afterwards.
+//! - [`results`], [`feedback`], [`history`]: afterwards.
 //! - [`docs`]: Swagger UI at `/docs`, its assets embedded in the binary.
 
 pub mod auth;
@@ -15,6 +15,7 @@ pub mod health;
 pub mod history;
 pub mod me;
 pub mod participation;
+pub mod results;
 pub mod workouts;
 
 use crate::error::ApiError;

@@ -336,3 +336,100 @@ fn page(mut items: Vec<HistoryEntry>, limit: i64) -> HistoryPage {
     };
     HistoryPage { items, next_cursor }
 }
+
+/// One line of a workout's final ranking.
+#[derive(Clone, Debug, Serialize)]
+#[api_component]
+pub struct RankingEntry {
+    /// Final place (1 is best).
+    pub rank: i32,
+    /// The trainee; null for those who hide from leaderboards (except to themselves).
+    pub user_id: Option<Uuid>,
+    /// Their name, or "Anonymous" when hidden.
+    pub display_name: String,
+    /// Energy points.
+    pub energy: i64,
+    /// Estimated kcal.
+    pub calories: f32,
+    /// Seconds with effort.
+    pub active_seconds: i32,
+}
+
+/// A workout's final ranking.
+#[derive(Clone, Debug, Serialize)]
+#[api_component]
+pub struct Ranking {
+    /// Best first.
+    pub items: Vec<RankingEntry>,
+}
+
+/// The final ranking as `viewer` may see it.
+pub async fn ranking(pool: &PgPool, workout_id: Uuid, viewer: Uuid) -> anyhow::Result<Ranking> {
+    let rows = sqlx::query!(
+        "SELECT r.rank, r.trainee_id, u.full_name, u.hide_from_leaderboard, r.energy, r.calories, r.active_seconds
+         FROM results r JOIN users u ON u.id = r.trainee_id
+         WHERE r.workout_id = $1 ORDER BY r.rank",
+        workout_id
+    )
+    .fetch_all(pool)
+    .await
+    .context("failed to read results")?;
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            let shown = !r.hide_from_leaderboard || r.trainee_id == viewer;
+            RankingEntry {
+                rank: r.rank,
+                user_id: shown.then_some(r.trainee_id),
+                display_name: if shown {
+                    r.full_name
+                } else {
+                    "Anonymous".to_owned()
+                },
+                energy: r.energy,
+                calories: r.calories,
+                active_seconds: r.active_seconds,
+            }
+        })
+        .collect();
+    Ok(Ranking { items })
+}
+
+/// A participant's own result in full.
+#[derive(Clone, Debug, Serialize)]
+#[api_component]
+pub struct MyResult {
+    /// Final place (1 is best).
+    pub rank: i32,
+    /// How many were ranked.
+    pub participants: i64,
+    /// Energy points.
+    pub energy: i64,
+    /// Estimated kcal.
+    pub calories: f32,
+    /// Seconds with effort.
+    pub active_seconds: i32,
+    /// Average rating (0 to 100) of each minute.
+    pub per_minute: Vec<f32>,
+    /// Cumulative energy at each second.
+    pub energy_curve: Vec<i32>,
+}
+
+/// The caller's result, if they have one.
+pub async fn my_result(
+    pool: &PgPool,
+    workout_id: Uuid,
+    trainee_id: Uuid,
+) -> anyhow::Result<Option<MyResult>> {
+    sqlx::query_as!(
+        MyResult,
+        r#"SELECT rank, (SELECT count(*) FROM results WHERE workout_id = $1) AS "participants!", energy, calories,
+                  active_seconds, per_minute_rating AS per_minute, energy_curve
+           FROM results WHERE workout_id = $1 AND trainee_id = $2"#,
+        workout_id,
+        trainee_id
+    )
+    .fetch_optional(pool)
+    .await
+    .context("failed to read result")
+}

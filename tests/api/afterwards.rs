@@ -254,3 +254,129 @@ async fn history_shows_trainees_their_workouts_and_trainers_attendance_and_ratin
         .await;
     assert_eq!(bad_cursor.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn ending_a_workout_stores_a_ranking_and_each_participants_result() {
+    let app = TestApp::spawn().await;
+    let (trainer, asha, ravi) = (
+        app.signed_up("trainer").await,
+        app.signed_up("trainee").await,
+        app.signed_up("trainee").await,
+    );
+    let hidden = app.signed_up("trainee").await;
+    app.patch_me(token(&hidden), &json!({"hide_from_leaderboard": true}))
+        .await;
+    let workout = app
+        .created_workout(token(&trainer), &new_workout(soon()))
+        .await;
+    let id = id_of(&workout).to_owned();
+    for trainee in [&asha, &ravi, &hidden] {
+        assert_eq!(
+            app.book(token(trainee), &id).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    app.join_workout(token(&asha), &id).await;
+    let early = problem(
+        app.get(
+            &format!("/api/v1/workouts/{id}/results/me"),
+            Some(token(&asha)),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(early["code"], "invalid_state");
+    app.start_workout(token(&trainer), &id).await;
+    app.join_workout(token(&hidden), &id).await;
+    assert_eq!(
+        app.end_workout(token(&trainer), &id).await.status(),
+        StatusCode::OK
+    );
+
+    let ranking: Value = app
+        .get(
+            &format!("/api/v1/workouts/{id}/results"),
+            Some(token(&ravi)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let items = ranking["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 2, "the two who joined are ranked: {ranking}");
+    assert_eq!(
+        items
+            .iter()
+            .map(|i| i["rank"].as_i64().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let names: Vec<&str> = items
+        .iter()
+        .filter_map(|i| i["display_name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"Anonymous"),
+        "a hidden trainee is anonymous to others: {names:?}"
+    );
+    assert!(items.iter().any(|i| i["user_id"] == user_id(&asha)));
+
+    let mine: Value = app
+        .get(
+            &format!("/api/v1/workouts/{id}/results/me"),
+            Some(token(&asha)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(mine["participants"], 2, "{mine}");
+    assert_eq!(mine["energy"], 0, "no wearable data yet");
+    assert!(mine["per_minute"].is_array());
+    let own_view: Value = app
+        .get(
+            &format!("/api/v1/workouts/{id}/results"),
+            Some(token(&hidden)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert!(
+        own_view["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| i["user_id"] == user_id(&hidden)),
+        "hidden trainees see themselves"
+    );
+
+    let absent = app
+        .get(
+            &format!("/api/v1/workouts/{id}/results/me"),
+            Some(token(&ravi)),
+        )
+        .await;
+    assert_eq!(
+        absent.status(),
+        StatusCode::FORBIDDEN,
+        "booked but never joined"
+    );
+    let again = problem(
+        app.end_workout(token(&trainer), &id).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(again["code"], "invalid_state");
+    let after: Value = app
+        .get(
+            &format!("/api/v1/workouts/{id}/results"),
+            Some(token(&ravi)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(after, ranking, "ending again changes nothing");
+}

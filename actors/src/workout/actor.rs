@@ -13,10 +13,13 @@ use super::state::{Command, Event, Presence, Workout};
 use super::store;
 use crate::entity::{CommandError, Entity, EntityActor, Outcome, ready, to_value};
 use crate::env::Env;
+use crate::live::board::Board;
+use crate::live::summary::summarize;
 use actix::ActorFutureExt as _;
 use bus_contracts::v1::{
     ActorKind, Booking, JoinState, Joined, WorkoutCommand, WorkoutState, WorkoutStatus,
 };
+use chrono::DateTime;
 use chrono::Utc;
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -30,6 +33,10 @@ pub struct WorkoutEntity {
     version: i64,
     /// Presence changed since the last flush.
     unsaved_presence: HashSet<Uuid>,
+    /// When it went live.
+    started_at: Option<DateTime<Utc>>,
+    /// The live leaderboard of everyone who joined, while live (built on first use).
+    board: Option<Board>,
 }
 
 impl Entity for WorkoutEntity {
@@ -47,6 +54,8 @@ impl Entity for WorkoutEntity {
                 workout: l.workout,
                 version: l.version,
                 unsaved_presence: HashSet::new(),
+                started_at: l.started_at,
+                board: None,
             }))
         })
     }
@@ -68,6 +77,9 @@ impl Entity for WorkoutEntity {
                 if let Event::Joined { trainee, .. } | Event::Left { trainee, .. } = event {
                     self.unsaved_presence.insert(*trainee);
                 }
+                if let (Event::Joined { trainee, .. }, Some(board)) = (event, self.board_mut()) {
+                    board.add_participant(*trainee);
+                }
             }
             return ready(reply(&command, &self.workout, epoch));
         }
@@ -78,8 +90,27 @@ impl Entity for WorkoutEntity {
             env.outbox.clone(),
         );
         let presence = self.take_unsaved_presence();
+        // Ending computes everyone's results and stores them with the end, atomically.
+        let ending = events.iter().find_map(|e| match e {
+            Event::Ended { at, .. } => Some(*at),
+            _ => None,
+        });
+        let board = ending.and_then(|_| {
+            self.board_mut();
+            self.board.take()
+        });
         let write = async move {
-            let next = store::persist(&pool, id, version, &events, &presence).await?;
+            let results = match (ending, board) {
+                (Some(ended_at), Some(board)) => {
+                    let users: Vec<Uuid> = (0..board.len())
+                        .map(|slot| board.user(slot as u32))
+                        .collect();
+                    let bodies = store::bodies(&pool, &users).await?;
+                    summarize(&board, ended_at.timestamp_millis(), &bodies)
+                }
+                _ => Vec::new(),
+            };
+            let next = store::persist(&pool, id, version, &events, &presence, &results).await?;
             anyhow::Ok((next, events))
         };
         Box::pin(actix::fut::wrap_future(write).map(
@@ -90,6 +121,9 @@ impl Entity for WorkoutEntity {
                     .ok_or_else(|| CommandError::Fatal(anyhow::anyhow!("workout state gone")))?;
                 for event in &events {
                     me.workout.apply(event);
+                    if let Event::Started { at } = event {
+                        me.started_at = Some(*at);
+                    }
                 }
                 me.version = next;
                 outbox.notify_one();
@@ -119,6 +153,19 @@ impl Entity for WorkoutEntity {
 }
 
 impl WorkoutEntity {
+    /// The leaderboard, built from everyone who has joined the first time it is needed while
+    /// live (after a start, a restart or a failover).
+    fn board_mut(&mut self) -> Option<&mut Board> {
+        if self.workout.state() != WorkoutState::Live {
+            return None;
+        }
+        let started_at = self.started_at?;
+        let workout = &self.workout;
+        Some(self.board.get_or_insert_with(|| {
+            Board::new(started_at.timestamp_millis(), workout.ever_present())
+        }))
+    }
+
     /// Presence changed since the last write, now to be written.
     fn take_unsaved_presence(&mut self) -> Vec<(Uuid, Presence)> {
         let workout = &self.workout;

@@ -389,6 +389,11 @@ impl Workout {
         saturating_add(self.ends_at(), rules.auto_end_grace)
     }
 
+    /// Every trainee who ever joined (including those who left since).
+    pub fn ever_present(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.present.keys().copied()
+    }
+
     /// Where a trainee is in the session (joined, maybe left), if they ever joined.
     pub fn presence(&self, trainee: Uuid) -> Option<Presence> {
         self.present.get(&trainee).copied()

@@ -6,6 +6,8 @@
 
 use super::state::{Event, Presence, Workout, WorkoutSnapshot};
 use crate::db;
+use crate::live::calories::{Body, Sex};
+use crate::live::summary::ParticipantResult;
 use anyhow::{Context, anyhow};
 use bus_contracts::subjects;
 use bus_contracts::v1::{DomainEvent, RegistrationStatus};
@@ -16,6 +18,8 @@ use uuid::Uuid;
 pub struct Loaded {
     /// The state machine.
     pub workout: Workout,
+    /// When it went live, if it has.
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     /// `workouts.version` at load time.
     pub version: i64,
 }
@@ -23,7 +27,7 @@ pub struct Loaded {
 /// Load a workout and its active roster; `None` if it does not exist.
 pub async fn load(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Loaded>> {
     let Some(row) = sqlx::query!(
-        r#"SELECT trainer_id, starts_at, duration_minutes, capacity, state::text AS "state!", version
+        r#"SELECT trainer_id, starts_at, duration_minutes, capacity, state::text AS "state!", version, started_at
            FROM workouts WHERE id = $1"#,
         id
     )
@@ -73,6 +77,7 @@ pub async fn load(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Loaded>> {
     }
     Ok(Some(Loaded {
         workout: Workout::restore(snapshot),
+        started_at: row.started_at,
         version: row.version,
     }))
 }
@@ -87,6 +92,7 @@ pub async fn persist(
     version: i64,
     events: &[Event],
     presence: &[(Uuid, Presence)],
+    results: &[ParticipantResult],
 ) -> anyhow::Result<i64> {
     let mut tx = pool.begin().await.context("failed to begin transaction")?;
     let next = sqlx::query_scalar!(
@@ -103,6 +109,9 @@ pub async fn persist(
     }
     for event in events {
         write(&mut tx, id, event).await?;
+    }
+    if !results.is_empty() {
+        write_results(&mut tx, id, results).await?;
     }
     tx.commit()
         .await
@@ -372,6 +381,97 @@ async fn write_presence(
     .await
     .context("failed to save presence")?;
     Ok(())
+}
+
+/// Store a session's results in one statement. Idempotent: writing the same results again changes
+/// nothing, so a retried end (after a crash between compute and commit) is harmless.
+async fn write_results(
+    tx: &mut PgConnection,
+    workout_id: Uuid,
+    results: &[ParticipantResult],
+) -> anyhow::Result<()> {
+    let users: Vec<Uuid> = results.iter().map(|r| r.user).collect();
+    let ranks: Vec<i32> = results
+        .iter()
+        .map(|r| i32::try_from(r.rank).unwrap_or(i32::MAX))
+        .collect();
+    let energy: Vec<i64> = results.iter().map(|r| r.energy).collect();
+    let calories: Vec<f32> = results.iter().map(|r| r.calories as f32).collect();
+    let active: Vec<i32> = results
+        .iter()
+        .map(|r| i32::try_from(r.active_seconds).unwrap_or(i32::MAX))
+        .collect();
+    // Arrays of arrays cannot be UNNESTed into rows, so the curves travel as JSON.
+    let per_minute: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| serde_json::json!(r.per_minute_rating))
+        .collect();
+    let curves: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| serde_json::json!(r.energy_curve))
+        .collect();
+    let bodies: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| serde_json::json!({ "method": r.method }))
+        .collect();
+    sqlx::query!(
+        "INSERT INTO results (workout_id, trainee_id, rank, energy, calories, active_seconds,
+                              per_minute_rating, energy_curve, body_metrics)
+         SELECT $1, u.trainee_id, u.rank, u.energy, u.calories, u.active_seconds,
+                ARRAY(SELECT jsonb_array_elements_text(u.per_minute)::real),
+                ARRAY(SELECT jsonb_array_elements_text(u.curve)::integer), u.body
+         FROM unnest($2::uuid[], $3::int[], $4::bigint[], $5::real[], $6::int[], $7::jsonb[], $8::jsonb[], $9::jsonb[])
+              AS u(trainee_id, rank, energy, calories, active_seconds, per_minute, curve, body)
+         ON CONFLICT (workout_id, trainee_id) DO UPDATE SET
+             rank = EXCLUDED.rank, energy = EXCLUDED.energy, calories = EXCLUDED.calories,
+             active_seconds = EXCLUDED.active_seconds, per_minute_rating = EXCLUDED.per_minute_rating,
+             energy_curve = EXCLUDED.energy_curve, body_metrics = EXCLUDED.body_metrics",
+        workout_id,
+        &users,
+        &ranks,
+        &energy,
+        &calories,
+        &active,
+        &per_minute,
+        &curves,
+        &bodies,
+    )
+    .execute(&mut *tx)
+    .await
+    .context("failed to write results")?;
+    Ok(())
+}
+
+/// The body metrics the calorie formulas need, for these trainees (unknown ones are absent).
+pub async fn bodies(
+    pool: &PgPool,
+    trainees: &[Uuid],
+) -> anyhow::Result<std::collections::HashMap<Uuid, Body>> {
+    let rows = sqlx::query!(
+        r#"SELECT id, weight_kg, birth_year, sex::text AS "sex?" FROM users WHERE id = ANY($1)"#,
+        trainees
+    )
+    .fetch_all(pool)
+    .await
+    .context("failed to read body metrics")?;
+    let this_year = chrono::Datelike::year(&chrono::Utc::now());
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let body = Body {
+                weight_kg: r.weight_kg,
+                age_years: r
+                    .birth_year
+                    .and_then(|year| u32::try_from(this_year - year).ok()),
+                sex: match r.sex.as_deref() {
+                    Some("female") => Some(Sex::Female),
+                    Some("male") => Some(Sex::Male),
+                    _ => None,
+                },
+            };
+            (r.id, body)
+        })
+        .collect())
 }
 
 /// Where and whose a workout is, for other actors' checks.
