@@ -1,5 +1,5 @@
 //! Building and running a node: connect to PostgreSQL and NATS, mount the routes for its roles,
-//! serve until SIGTERM/SIGINT, then shut down in order (HTTP → NATS drain → pool).
+//! serve until SIGTERM/SIGINT, then shut down in order (actors handed over → HTTP → NATS drain → pool).
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::JwtKeys;
@@ -38,6 +38,7 @@ pub struct Application {
     pool: PgPool,
     nats: async_nats::Client,
     worker: Option<Worker>,
+    directory: Directory,
 }
 
 impl Application {
@@ -65,7 +66,7 @@ impl Application {
         // Long enough to outlive a dead owner's lease (failover) with room for activation.
         let actors = ActorClient::new(
             nats.clone(),
-            directory,
+            directory.clone(),
             config.lease_ttl + Duration::from_secs(4),
         );
         let worker = if config.roles.worker {
@@ -177,6 +178,9 @@ impl Application {
         .listen(listener)
         .context("failed to listen")?
         .shutdown_timeout(30)
+        // We handle SIGTERM/SIGINT ourselves: actors must be handed over while the arbiters
+        // they run on are still alive, before the HTTP server winds down.
+        .disable_signals()
         .run();
 
         tracing::info!(http.addr = %addr, node.id = %config.node_id, roles.api = roles.api, roles.worker = roles.worker, "listening");
@@ -186,6 +190,7 @@ impl Application {
             pool,
             nats,
             worker,
+            directory,
         })
     }
 
@@ -194,15 +199,26 @@ impl Application {
         self.addr
     }
 
-    /// Serve until SIGTERM/SIGINT: stop accepting, finish in-flight requests, stop this node's
-    /// actors (releasing their leases so other workers take over at once), drain NATS (flushes
-    /// anything still queued), close the pool.
+    /// Serve until SIGTERM/SIGINT, then shut down in order: hand this node's actors over (stop
+    /// them and delete their leases, so other workers take over at once), stop the HTTP server
+    /// (finishing in-flight requests), drain NATS (flushes anything still queued), close the pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await.context("http server failed")?;
-        if let Some(worker) = self.worker {
-            tracing::info!("http server stopped; handing actors over");
-            worker.drain().await;
+        let handle = self.server.handle();
+        let mut server = self.server;
+        tokio::select! {
+            served = &mut server => served.context("http server failed")?,
+            () = shutdown_signal() => {
+                if let Some(worker) = self.worker {
+                    tracing::info!("shutdown signal: handing actors over");
+                    worker.drain().await;
+                }
+                tracing::info!("stopping the http server");
+                // The server future must keep being polled while it processes the stop.
+                let ((), served) = tokio::join!(handle.stop(true), server);
+                served.context("http server failed")?;
+            }
         }
+        self.directory.stop();
         tracing::info!("draining NATS");
         // Bounded: with NATS unreachable a drain would wait for a reconnect that may never come.
         match tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, self.nats.drain()).await {
@@ -218,6 +234,25 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
     }
 }
 

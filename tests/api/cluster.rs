@@ -223,6 +223,24 @@ impl Cluster {
         self.nodes.iter().position(|n| n.node_id == node_id)
     }
 
+    /// SIGTERM node `i` (graceful: drain, lease release) and wait for it to exit.
+    pub fn terminate(&mut self, i: usize) -> std::process::ExitStatus {
+        let node = &mut self.nodes[i];
+        let status = Command::new("kill")
+            .args(["-TERM", &node.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -TERM failed");
+        for _ in 0..300 {
+            if let Some(status) = node.child.try_wait().expect("try_wait") {
+                node.killed = true;
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("node {i} did not stop within 15 s of SIGTERM");
+    }
+
     /// SIGKILL node `i` (no drain, no lease release) and reap it.
     pub fn kill9(&mut self, i: usize) {
         let node = &mut self.nodes[i];

@@ -346,3 +346,53 @@ async fn when_its_worker_is_killed_a_workout_moves_to_another_within_the_lease_t
         "the state survived the failover"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_with_sigterm_hands_its_actors_over_at_once() {
+    let mut cluster = Cluster::start(&[Role::Api, Role::Worker, Role::Worker]).await;
+    let api = cluster.api(0).clone();
+    let trainer = api.signed_up("trainer").await;
+    let (first, second) = (
+        api.signed_up("trainee").await,
+        api.signed_up("trainee").await,
+    );
+    let created = api
+        .created_workout(token(&trainer), &new_workout(hours_ahead(12)))
+        .await;
+    let id = id_of(&created).to_owned();
+    assert_eq!(
+        api.book(token(&first), &id).await.status(),
+        StatusCode::CREATED
+    );
+    let owner = cluster
+        .wait_for_owner(&id, Duration::from_secs(2))
+        .await
+        .unwrap_or_else(|| panic!("no owner"));
+    let leaving = cluster
+        .index_of(&owner)
+        .unwrap_or_else(|| panic!("owner {owner} is not in the cluster"));
+
+    let status = cluster.terminate(leaving);
+
+    assert!(status.success(), "graceful exit: {status}");
+    // Deleted on the way out, not left to expire: the next command need not wait for the TTL.
+    assert_eq!(cluster.owner_of(&id).await, None, "the lease was released");
+    assert_eq!(
+        api.book(token(&second), &id).await.status(),
+        StatusCode::CREATED
+    );
+    let new_owner = cluster.wait_for_owner(&id, Duration::from_secs(2)).await;
+    assert!(
+        new_owner.is_some_and(|n| n != owner),
+        "another worker took over"
+    );
+    let logs = cluster.node(leaving).json_logs();
+    let handed_over = logs
+        .iter()
+        .filter(|l| l["message"] == "actor stopped" && l["reason"] == "drain")
+        .count();
+    assert!(
+        handed_over >= 1,
+        "the leaving worker stopped its actors itself: {logs:#?}"
+    );
+}

@@ -12,7 +12,7 @@ use bus_contracts::v1::NodeHeartbeat;
 use chrono::Utc;
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// How often a worker announces itself.
@@ -24,6 +24,7 @@ pub const NODE_TIMEOUT: Duration = Duration::from_secs(4);
 #[derive(Clone, Default)]
 pub struct Directory {
     nodes: Arc<RwLock<HashMap<String, NodeHeartbeat>>>,
+    watcher: Arc<Mutex<Option<tokio::task::AbortHandle>>>,
 }
 
 impl Directory {
@@ -37,7 +38,7 @@ impl Directory {
             .await
             .context("failed to watch the nodes bucket")?;
         let nodes = directory.nodes.clone();
-        tokio::spawn(async move {
+        let watcher = tokio::spawn(async move {
             while let Some(entry) = watch.next().await {
                 let Ok(entry) = entry else { continue };
                 let Ok(mut table) = nodes.write() else { return };
@@ -55,7 +56,18 @@ impl Directory {
             }
             tracing::warn!("nodes watch ended");
         });
+        if let Ok(mut slot) = directory.watcher.lock() {
+            *slot = Some(watcher.abort_handle());
+        }
         Ok(directory)
+    }
+
+    /// Stop watching (before the connection drains: a watch polled during a drain panics inside
+    /// async-nats 0.51).
+    pub fn stop(&self) {
+        if let Some(watcher) = self.watcher.lock().ok().and_then(|mut slot| slot.take()) {
+            watcher.abort();
+        }
     }
 
     /// Live, non-draining workers ranked by preference for `entity` (a lease key).
