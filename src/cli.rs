@@ -77,6 +77,9 @@ pub struct ServeArgs {
     /// before another worker takes over. Every node must use the same value.
     #[arg(long, env = "CULTFIT_LEASE_TTL_SECS", default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..=120))]
     pub lease_ttl_secs: u64,
+    /// How many minutes before its start a trainer may start a workout.
+    #[arg(long, env = "CULTFIT_START_WINDOW_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(0..=1440))]
+    pub start_window_minutes: u32,
     /// How long after its scheduled end a live workout is ended automatically, in seconds.
     #[arg(long, env = "CULTFIT_AUTO_END_GRACE_SECS", default_value_t = 600)]
     pub auto_end_grace_secs: u32,
@@ -122,6 +125,7 @@ impl ServeArgs {
             db_max_connections: self.db_max_connections,
             node_id,
             lease_ttl: std::time::Duration::from_secs(self.lease_ttl_secs),
+            start_window: chrono::TimeDelta::minutes(i64::from(self.start_window_minutes)),
             auto_end_grace: chrono::TimeDelta::seconds(i64::from(self.auto_end_grace_secs)),
         })
     }

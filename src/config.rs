@@ -25,6 +25,8 @@ pub struct ServeConfig {
     pub node_id: String,
     /// Actor lease time-to-live.
     pub lease_ttl: std::time::Duration,
+    /// How long before its start a workout may be started.
+    pub start_window: chrono::TimeDelta,
     /// Grace after a workout's scheduled end before it is ended automatically.
     pub auto_end_grace: chrono::TimeDelta,
 }

@@ -74,8 +74,8 @@ impl Application {
                 node_id: config.node_id.clone(),
                 lease_ttl: config.lease_ttl,
                 rules: Rules {
+                    start_window: config.start_window,
                     auto_end_grace: config.auto_end_grace,
-                    ..Rules::default()
                 },
             };
             Some(

@@ -135,6 +135,8 @@ impl Drop for NatsServer {
 pub struct Options {
     pub roles: &'static str,
     pub rust_log: &'static str,
+    /// Extra `cultfit serve` arguments.
+    pub args: &'static [&'static str],
 }
 
 impl Default for Options {
@@ -142,6 +144,7 @@ impl Default for Options {
         Self {
             roles: "all",
             rust_log: "info",
+            args: &[],
         }
     }
 }
@@ -168,7 +171,7 @@ impl TestApp {
             &database_url(&db_name),
             &nats.url,
             options.rust_log,
-            &[],
+            options.args,
             &[("CULTFIT_ROLES", options.roles)],
         );
         Self {

@@ -1234,3 +1234,27 @@ async fn the_roster_lists_booked_in_booking_order_then_the_waitlist_in_pages() {
         assert!(registered_at <= Utc::now(), "{entry}");
     }
 }
+
+#[tokio::test]
+async fn the_start_window_is_configurable() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        args: &["--start-window-minutes", "0"],
+        ..Default::default()
+    })
+    .await;
+    let trainer = app.signed_up("trainer").await;
+    let workout = app
+        .created_workout(token(&trainer), &new_workout(soon()))
+        .await;
+
+    let early = problem(
+        app.start_workout(token(&trainer), id_of(&workout)).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+
+    assert_eq!(
+        early["code"], "too_early",
+        "with no window, two minutes early is too early"
+    );
+}
