@@ -358,15 +358,16 @@ async fn lifecycle(
 }
 
 /// 404 if unknown, 403 if someone else's. (The actor checks again; this answers early and
-/// keeps other trainers from learning anything through the actor's errors.)
-pub async fn owned_by(pool: &PgPool, id: Uuid, trainer_id: Uuid) -> Result<WorkoutView, ApiError> {
-    let workout = read(pool, id).await?;
-    if workout.trainer.id != trainer_id {
-        return Err(ApiError::forbidden(
+/// keeps other trainers from learning anything through the actor's errors.) Reads only the
+/// trainer id: callers that need the whole workout read it once, after their command.
+pub async fn owned_by(pool: &PgPool, id: Uuid, trainer_id: Uuid) -> Result<(), ApiError> {
+    match queries::trainer_of(pool, id).await? {
+        None => Err(ApiError::not_found("workout")),
+        Some(owner) if owner != trainer_id => Err(ApiError::forbidden(
             "only the workout's trainer may do this",
-        ));
+        )),
+        Some(_) => Ok(()),
     }
-    Ok(workout)
 }
 
 /// A workout, or 404.

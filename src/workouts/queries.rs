@@ -44,6 +44,14 @@ pub async fn get(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<WorkoutView>>
     Ok(select(pool, &filter, Some(id)).await?.into_iter().next())
 }
 
+/// Who teaches a workout; `None` if unknown.
+pub async fn trainer_of(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Uuid>> {
+    sqlx::query_scalar!("SELECT trainer_id FROM workouts WHERE id = $1", id)
+        .fetch_optional(pool)
+        .await
+        .context("failed to look up the workout's trainer")
+}
+
 /// Upcoming (scheduled or live) workouts, soonest first.
 pub async fn list(pool: &PgPool, filter: &ListFilter) -> anyhow::Result<WorkoutPage> {
     let mut items = select(pool, filter, None).await?;
