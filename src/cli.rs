@@ -83,6 +83,13 @@ pub struct ServeArgs {
     /// How long after its scheduled end a live workout is ended automatically, in seconds.
     #[arg(long, env = "CULTFIT_AUTO_END_GRACE_SECS", default_value_t = 600)]
     pub auto_end_grace_secs: u32,
+    /// How often a live workout ranks its participants and publishes a frame, in milliseconds.
+    #[arg(long, env = "CULTFIT_TICK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub tick_ms: u64,
+    /// How long the ENERGY stream keeps raw samples, in hours (every node must agree; the first
+    /// to start creates the stream).
+    #[arg(long, env = "CULTFIT_ENERGY_RETENTION_HOURS", default_value_t = 72, value_parser = clap::value_parser!(u64).range(1..=8760))]
+    pub energy_retention_hours: u64,
 }
 
 impl ServeArgs {
@@ -127,6 +134,8 @@ impl ServeArgs {
             lease_ttl: std::time::Duration::from_secs(self.lease_ttl_secs),
             start_window: chrono::TimeDelta::minutes(i64::from(self.start_window_minutes)),
             auto_end_grace: chrono::TimeDelta::seconds(i64::from(self.auto_end_grace_secs)),
+            tick: std::time::Duration::from_millis(self.tick_ms),
+            energy_retention: std::time::Duration::from_secs(self.energy_retention_hours * 3600),
         })
     }
 }

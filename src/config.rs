@@ -29,6 +29,10 @@ pub struct ServeConfig {
     pub start_window: chrono::TimeDelta,
     /// Grace after a workout's scheduled end before it is ended automatically.
     pub auto_end_grace: chrono::TimeDelta,
+    /// How often a live workout publishes a ranking frame.
+    pub tick: std::time::Duration,
+    /// How long the ENERGY stream keeps raw samples.
+    pub energy_retention: std::time::Duration,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -41,6 +45,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("migrate", &self.migrate)
             .field("node_id", &self.node_id)
             .field("lease_ttl", &self.lease_ttl)
+            .field("tick", &self.tick)
             .finish_non_exhaustive()
     }
 }

@@ -61,7 +61,12 @@ impl Application {
             .context("invalid DATABASE_URL")?;
         let nats = connect_nats(&config).await?;
         let buckets =
-            cultfit_actors::bus::ensure(&jetstream::new(nats.clone()), config.lease_ttl).await?;
+            cultfit_actors::bus::ensure(
+                &jetstream::new(nats.clone()),
+                config.lease_ttl,
+                config.energy_retention,
+            )
+            .await?;
         let directory = Directory::watch(&buckets.nodes).await?;
         // Long enough to outlive a dead owner's lease (failover) with room for activation.
         let actors = ActorClient::new(
@@ -77,6 +82,7 @@ impl Application {
                     start_window: config.start_window,
                     auto_end_grace: config.auto_end_grace,
                 },
+                tick: config.tick,
             };
             Some(
                 Worker::start(

@@ -17,8 +17,16 @@ pub struct Buckets {
     pub owners: kv::Store,
 }
 
+/// How long the `ENERGY` stream keeps raw samples unless configured otherwise: long enough to
+/// replay any session (they last at most a few hours) and to investigate a dispute the next days.
+pub const DEFAULT_ENERGY_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
+
 /// Create (or open) the streams and buckets.
-pub async fn ensure(js: &jetstream::Context, lease_ttl: Duration) -> anyhow::Result<Buckets> {
+pub async fn ensure(
+    js: &jetstream::Context,
+    lease_ttl: Duration,
+    energy_retention: Duration,
+) -> anyhow::Result<Buckets> {
     let nodes = bucket(
         js,
         kv::Config {
@@ -50,6 +58,18 @@ pub async fn ensure(js: &jetstream::Context, lease_ttl: Duration) -> anyhow::Res
     })
     .await
     .context("failed to create the EVENTS stream")?;
+    // Wearables publish with core NATS (no acks to wait for); the stream captures every sample so
+    // a workout's owner can replay its session after a restart or failover. Duplicates are
+    // harmless (samples carry `seq`), so no de-duplication window is paid for.
+    js.get_or_create_stream(stream::Config {
+        name: subjects::ENERGY_STREAM.to_owned(),
+        subjects: vec![subjects::ENERGY_STREAM_SUBJECTS.to_owned()],
+        max_age: energy_retention,
+        duplicate_window: Duration::from_secs(1),
+        ..Default::default()
+    })
+    .await
+    .context("failed to create the ENERGY stream")?;
     Ok(Buckets { nodes, owners })
 }
 

@@ -56,6 +56,10 @@ pub trait Entity: Sized + Unpin + 'static {
     /// Handle one command. `epoch` is the lease epoch of this activation.
     fn handle(&mut self, command: Self::Command, env: &Arc<Env>, epoch: u64) -> Outcome<Self>;
 
+    /// Called once loaded and subscribed, with this activation's lease epoch: the place to start
+    /// what runs beside the command handling (a live workout's session).
+    fn activated(&mut self, _env: &Arc<Env>, _epoch: u64) {}
+
     /// Whether the actor may be passivated now.
     fn can_passivate(&self) -> bool {
         true
@@ -163,7 +167,8 @@ impl<E: Entity> Actor for EntityActor<E> {
             anyhow::Ok((state, commands))
         };
         ctx.wait(actix::fut::wrap_future(load).map(|loaded, act: &mut Self, ctx| match loaded {
-            Ok((Some(state), commands)) => {
+            Ok((Some(mut state), commands)) => {
+                state.activated(&act.env, act.epoch);
                 act.state = Some(state);
                 ctx.add_stream(commands);
                 act.report_ready(Ok(()));

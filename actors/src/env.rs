@@ -24,4 +24,6 @@ pub struct Env {
     pub lease_ttl: Duration,
     /// Wakes the outbox relay after a write that enqueued domain events.
     pub outbox: Arc<tokio::sync::Notify>,
+    /// How often a live workout publishes a ranking frame.
+    pub tick: Duration,
 }

@@ -21,6 +21,8 @@ pub struct WorkerConfig {
     pub lease_ttl: Duration,
     /// Workout timing rules.
     pub rules: Rules,
+    /// How often a live workout publishes a ranking frame.
+    pub tick: Duration,
 }
 
 /// A running worker.
@@ -40,6 +42,7 @@ impl Worker {
         config: WorkerConfig,
     ) -> anyhow::Result<Self> {
         let wake_outbox = Arc::new(tokio::sync::Notify::new());
+        crate::metrics::describe_live();
         let env = Arc::new(Env {
             pool: pool.clone(),
             nats: nats.clone(),
@@ -49,6 +52,7 @@ impl Worker {
             node_id: config.node_id.clone(),
             lease_ttl: config.lease_ttl,
             outbox: wake_outbox.clone(),
+            tick: config.tick,
         });
         let host = Host::new(env, buckets.owners.clone());
         let activations = host.serve_activations().await?;

@@ -55,6 +55,20 @@ pub fn workout_energy(workout_id: Uuid, user_id: Uuid) -> String {
     format!("{PREFIX}.workouts.{workout_id}.energy.{user_id}")
 }
 
+/// Every wearable's samples for one workout (a filter over [`ENERGY_STREAM`]).
+pub fn workout_energy_all(workout_id: Uuid) -> String {
+    format!("{PREFIX}.workouts.{workout_id}.energy.*")
+}
+
+/// The sender of a sample: the `<user_id>` token of a [`workout_energy`] subject, if it is one.
+pub fn energy_sender(subject: &str) -> Option<Uuid> {
+    let (rest, user) = subject.rsplit_once('.')?;
+    if !rest.ends_with(".energy") {
+        return None;
+    }
+    Uuid::parse_str(user).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +98,21 @@ mod tests {
             format!("cultfit.v1.workouts.{id}.energy.{id}")
         );
         assert_eq!(lease_key(ActorKind::Workout, id), format!("workouts.{id}"));
+        assert_eq!(
+            workout_energy_all(id),
+            format!("cultfit.v1.workouts.{id}.energy.*")
+        );
+    }
+
+    #[test]
+    fn the_sender_is_read_from_the_energy_subject() {
+        let (workout, user) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(energy_sender(&workout_energy(workout, user)), Some(user));
+        assert_eq!(energy_sender(&workout_live(workout)), None);
+        assert_eq!(
+            energy_sender(&format!("cultfit.v1.workouts.{workout}.energy.not-a-uuid")),
+            None
+        );
+        assert_eq!(energy_sender("energy"), None);
     }
 }

@@ -387,3 +387,102 @@ pub struct NodeHeartbeat {
     /// Sent at.
     pub at: DateTime<Utc>,
 }
+
+/// What a workout's owner publishes on [`crate::subjects::workout_live`]: lifecycle events and
+/// one [`Frame`] per tick. Every message carries the owner's lease `epoch`, so a reader that has
+/// seen a newer epoch (after a failover) can drop late messages from the previous owner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveMessage {
+    /// Before the start: how many are in the waiting room (sent when that changes).
+    Waiting {
+        /// Owner's lease epoch.
+        epoch: u64,
+        /// Trainees in the waiting room.
+        participants_waiting: u32,
+        /// Planned start, for the countdown.
+        starts_at: DateTime<Utc>,
+    },
+    /// The workout went live.
+    Started {
+        /// Owner's lease epoch.
+        epoch: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// One part of a tick's ranking.
+    Frame(Frame),
+    /// The workout ended; results are stored.
+    Ended {
+        /// Owner's lease epoch.
+        epoch: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The workout was called off.
+    Cancelled {
+        /// Owner's lease epoch.
+        epoch: u64,
+        /// Why, if the trainer said.
+        reason: Option<String>,
+    },
+    /// The workout moved.
+    Rescheduled {
+        /// Owner's lease epoch.
+        epoch: u64,
+        /// New start.
+        starts_at: DateTime<Utc>,
+    },
+}
+
+/// A tick's ranking, or one part of it: a large session's standings are split over several
+/// messages (each at most [`Frame::MAX_STANDINGS`] entries) so none exceeds NATS's payload limit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    /// Owner's lease epoch.
+    pub epoch: u64,
+    /// Tick number, from 1 at the start of the owner's activation.
+    pub tick: u64,
+    /// When the ranking was taken.
+    pub at: DateTime<Utc>,
+    /// Everyone ranked.
+    pub participants: u32,
+    /// Samples accepted and rejected in this session so far (this activation, including replay).
+    pub samples: SampleCounts,
+    /// This part's index, from 0.
+    pub part: u32,
+    /// How many parts make up this tick.
+    pub parts: u32,
+    /// Rank of the first entry of `standings`, minus one.
+    pub offset: u32,
+    /// Consecutive places from `offset + 1`.
+    pub standings: Vec<Standing>,
+}
+
+impl Frame {
+    /// Most standings in one part (≈ 70 bytes each as JSON, so a part stays well under 1 MB).
+    pub const MAX_STANDINGS: usize = 5_000;
+}
+
+/// Samples counted by a workout's owner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleCounts {
+    /// Put on the board.
+    pub accepted: u64,
+    /// Refused (any reason).
+    pub rejected: u64,
+}
+
+/// One place in a frame, encoded as a JSON array `[user_id, energy, rating, display_name]` to keep
+/// frames of thousands small. `display_name` is null for trainees who hide from leaderboards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing(
+    /// The trainee.
+    pub Uuid,
+    /// Cumulative energy points, rounded down.
+    pub i64,
+    /// Latest rating, 0..=100.
+    pub u8,
+    /// Display name; `None` when hidden (or not known yet).
+    pub Option<String>,
+);

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use bus_contracts::v1::{
-    Activation, ActivationRequest, Booking, DomainEvent, Joined, NodeHeartbeat, Reply,
+    Activation, ActivationRequest, Booking, DomainEvent, Joined, LiveMessage, NodeHeartbeat, Reply,
     TraineeCommand, TrainerCommand, WorkoutCommand, WorkoutStatus,
 };
 use serde::Serialize;
@@ -83,6 +83,13 @@ const FIXTURES: &[(&str, Check)] = &[
     ("activation.unknown.json", round_trips::<Activation>),
     ("activation.unavailable.json", round_trips::<Activation>),
     ("node_heartbeat.json", round_trips::<NodeHeartbeat>),
+    // The live subject.
+    ("live.waiting.json", round_trips::<LiveMessage>),
+    ("live.started.json", round_trips::<LiveMessage>),
+    ("live.frame.json", round_trips::<LiveMessage>),
+    ("live.ended.json", round_trips::<LiveMessage>),
+    ("live.cancelled.json", round_trips::<LiveMessage>),
+    ("live.rescheduled.json", round_trips::<LiveMessage>),
 ];
 
 fn fixtures_dir() -> PathBuf {

@@ -16,8 +16,9 @@
 //! 5. energy is cumulative, so a lower value than the current one is
 //!    [`Rejection::EnergyDecreasing`];
 //! 6. energy may rise by at most [`MAX_POINTS_PER_SECOND`] per second elapsed since the slot's
-//!    previous accepted sample, plus [`ENERGY_TOLERANCE_POINTS`], else
-//!    [`Rejection::EnergyTooFast`].
+//!    previous accepted sample, plus [`ENERGY_TOLERANCE_POINTS`]; and the total may not exceed
+//!    what a maximal effort could have earned since counting could begin ([`TS_SLACK_MS`] before
+//!    the start), plus the same tolerance once; else [`Rejection::EnergyTooFast`].
 //!
 //! Time comes from the sample's own `ts`, never from when the sample arrived: replaying the
 //! `ENERGY` stream after a failover then rebuilds exactly the same board. `now_ms` only bounds how
@@ -46,6 +47,9 @@ pub const TS_SLACK_MS: i64 = 60_000;
 /// Marks a second of history in which no sample was accepted.
 const NO_SAMPLE: f32 = f32::NAN;
 
+/// Marks a second of rating history in which no sample was accepted (real ratings are 0..=100).
+pub(super) const NO_RATING: u8 = u8::MAX;
+
 /// Marks a second of heart-rate history without a reading (real ones are at least 20 bpm).
 const NO_HR: u8 = 0;
 
@@ -69,14 +73,14 @@ pub struct Ranking {
 }
 
 /// One slot's per-second history, as recorded by [`Board::ingest`]. Index = second since the
-/// start. `energy` and `rating` hold [`NO_SAMPLE`] (NaN) and `hr` holds 0 where no sample landed;
+/// start. `energy` holds [`NO_SAMPLE`] (NaN), `rating` [`NO_RATING`] and `hr` 0 where no sample landed;
 /// `hr` stays empty for a participant who never sent a heart rate.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct History<'a> {
     /// Highest cumulative energy reported in each second.
     pub(super) energy: &'a [f32],
-    /// Rating of the newest sample in each second.
-    pub(super) rating: &'a [f32],
+    /// Rating of the newest sample in each second, rounded to a whole point.
+    pub(super) rating: &'a [u8],
     /// Newest heart rate reported in each second, rounded to whole bpm.
     pub(super) hr: &'a [u8],
 }
@@ -104,7 +108,9 @@ pub struct Board {
     anchor_ms: Vec<i64>,
     /// Per-slot histories, grown on demand up to the latest second reported (see [`History`]).
     energy_curve: Vec<Vec<f32>>,
-    rating_curve: Vec<Vec<f32>>,
+    /// Whole ratings (0..=100, [`NO_RATING`] where no sample landed): a byte per second rather
+    /// than a float keeps a 10 000-trainee hour at 36 MB instead of 144 MB.
+    rating_curve: Vec<Vec<u8>>,
     hr_curve: Vec<Vec<u8>>,
 }
 
@@ -190,11 +196,16 @@ impl Board {
         let elapsed_ms = sample.ts.saturating_sub(self.anchor_ms[i]).max(0);
         let allowance =
             MAX_POINTS_PER_SECOND * (elapsed_ms as f64 / 1000.0) + ENERGY_TOLERANCE_POINTS;
-        if energy - current > allowance {
+        let anchor = self.anchor_ms[i].max(sample.ts);
+        // The per-sample tolerance alone could be farmed (many samples, each a millisecond apart,
+        // each earning the tolerance again), so the total is also capped by the whole time since
+        // the earliest moment counting may begin.
+        let counting_ms = anchor.saturating_sub(earliest).max(0);
+        let ceiling = MAX_POINTS_PER_SECOND * (counting_ms as f64 / 1000.0) + ENERGY_TOLERANCE_POINTS;
+        if energy - current > allowance || energy > ceiling {
             return Err(Rejection::EnergyTooFast);
         }
 
-        let anchor = self.anchor_ms[i].max(sample.ts);
         self.anchor_ms[i] = anchor;
         self.seqs[i] = Some(sample.seq);
         if energy > current {
@@ -214,7 +225,7 @@ impl Board {
         let energy = &mut self.energy_curve[i];
         if energy.len() <= second {
             energy.resize(second + 1, NO_SAMPLE);
-            self.rating_curve[i].resize(second + 1, NO_SAMPLE);
+            self.rating_curve[i].resize(second + 1, NO_RATING);
         }
         // Several samples may share a second; energy keeps the highest (it only grows by `seq`,
         // but a higher `seq` may carry an earlier `ts` from a wearable whose clock stepped back).
@@ -224,7 +235,8 @@ impl Board {
         } else {
             kept.max(sample.energy.abs() as f32)
         };
-        self.rating_curve[i][second] = sample.rating.abs() as f32;
+        // Validated to 0..=100, so it fits a byte; wearables resolve whole points at best.
+        self.rating_curve[i][second] = sample.rating.abs().round().min(100.0) as u8;
         if let Some(hr) = sample.hr {
             let hrs = &mut self.hr_curve[i];
             if hrs.len() <= second {
@@ -798,5 +810,32 @@ mod tests {
                 .iter()
                 .all(|r| r.calories.is_finite() && r.energy >= 0)
         );
+    }
+
+    #[test]
+    fn the_tolerance_cannot_be_farmed_with_closely_spaced_samples() {
+        let mut board = board_of(1);
+        // One minute into the session, a forger sends samples a millisecond apart, each claiming
+        // the whole tolerance again: each step alone passes the rate check.
+        let base = START + 60_000;
+        let mut accepted_energy = 0.0;
+        for k in 0..1_000u64 {
+            let energy = 90.0 * (k + 1) as f64;
+            let sample = Sample {
+                seq: k + 1,
+                ts: base + k as i64,
+                rating: 100.0,
+                energy,
+                hr: None,
+            };
+            if board.ingest(user(1), &sample, NOW).is_ok() {
+                accepted_energy = energy;
+            }
+        }
+        // The total stays within what two minutes (the minute of slack before the start and the
+        // minute since) at full effort could earn, plus one tolerance.
+        let ceiling = MAX_POINTS_PER_SECOND * 121.0 + ENERGY_TOLERANCE_POINTS;
+        assert!(accepted_energy <= ceiling, "{accepted_energy} > {ceiling}");
+        assert_eq!(board.energy(0), accepted_energy);
     }
 }

@@ -6,7 +6,8 @@
 //!    [`sample::Sample`], or a [`sample::Rejection`] that the actor counts under its metrics label.
 //! 2. [`board`] folds accepted samples into a dense, struct-of-arrays [`board::Board`] (one slot
 //!    per participant) and ranks it once per tick.
-//! 3. At the end, [`summary`] replays each slot's per-second history into a
+//! 3. Every tick, [`frame`] turns the ranking into the messages published on the live subject.
+//! 4. At the end, [`summary`] replays each slot's per-second history into a
 //!    [`summary::ParticipantResult`], with calories from [`calories`].
 //!
 //! Why cumulative energy plus `seq`: a wearable reports its running total, so the board only keeps
@@ -20,5 +21,6 @@
 
 pub mod board;
 pub mod calories;
+pub mod frame;
 pub mod sample;
 pub mod summary;

@@ -14,7 +14,7 @@
 //! are counted over present seconds only, so a participant who never sent anything (or left
 //! early) is not credited with resting calories for time they were not there.
 
-use super::board::{Board, History, MAX_SECONDS};
+use super::board::{Board, History, MAX_SECONDS, NO_RATING};
 use super::calories::{Body, Method, estimate};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -171,7 +171,11 @@ fn replay(history: History<'_>, seconds: usize) -> impl Iterator<Item = Second> 
             carry.energy = carry.energy.max(energy);
             carry.last = Some(Reading {
                 at: s,
-                rating: history.rating.get(s).copied().unwrap_or_default(),
+                rating: history
+                    .rating
+                    .get(s)
+                    .filter(|&&r| r != NO_RATING)
+                    .map_or(0.0, |&r| f32::from(r)),
                 hr: history
                     .hr
                     .get(s)

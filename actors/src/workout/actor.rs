@@ -8,16 +8,24 @@
 //! transaction each through a single writer cannot keep up. Presence is applied at once and
 //! written behind in batches every [`crate::entity::FLUSH_INTERVAL`]. It is soft state: a crash
 //! loses at most that interval of join times, and a trainee who reconnects simply joins again.
+//! The same flush tells the waiting room how many are in it.
+//!
+//! While the workout is live, its [`LiveSession`](super::live::LiveSession) runs beside the
+//! actor (started on activation or at the start); at the end the actor takes its final board and
+//! stores everyone's results with the end. Lifecycle changes are announced on the live subject
+//! once written.
 
+use super::live::LiveHandle;
 use super::state::{Command, Event, Presence, Workout};
 use super::store;
 use crate::entity::{CommandError, Entity, EntityActor, Outcome, ready, to_value};
 use crate::env::Env;
-use crate::live::board::Board;
 use crate::live::summary::summarize;
 use actix::ActorFutureExt as _;
+use bus_contracts::subjects;
 use bus_contracts::v1::{
-    ActorKind, Booking, JoinState, Joined, WorkoutCommand, WorkoutState, WorkoutStatus,
+    ActorKind, Booking, JoinState, Joined, LiveMessage, WorkoutCommand, WorkoutState,
+    WorkoutStatus,
 };
 use chrono::DateTime;
 use chrono::Utc;
@@ -35,8 +43,12 @@ pub struct WorkoutEntity {
     unsaved_presence: HashSet<Uuid>,
     /// When it went live.
     started_at: Option<DateTime<Utc>>,
-    /// The live leaderboard of everyone who joined, while live (built on first use).
-    board: Option<Board>,
+    /// The live session, while live.
+    live: Option<LiveHandle>,
+    /// The waiting room changed since it was last told.
+    waiting_changed: bool,
+    /// This activation's lease epoch, stamped on live messages.
+    epoch: u64,
 }
 
 impl Entity for WorkoutEntity {
@@ -55,7 +67,9 @@ impl Entity for WorkoutEntity {
                 version: l.version,
                 unsaved_presence: HashSet::new(),
                 started_at: l.started_at,
-                board: None,
+                live: None,
+                waiting_changed: false,
+                epoch: 0,
             }))
         })
     }
@@ -77,10 +91,11 @@ impl Entity for WorkoutEntity {
                 if let Event::Joined { trainee, .. } | Event::Left { trainee, .. } = event {
                     self.unsaved_presence.insert(*trainee);
                 }
-                if let (Event::Joined { trainee, .. }, Some(board)) = (event, self.board_mut()) {
-                    board.add_participant(*trainee);
+                if let (Event::Joined { trainee, .. }, Some(live)) = (event, &self.live) {
+                    live.add(*trainee);
                 }
             }
+            self.waiting_changed = self.workout.state() == WorkoutState::Scheduled;
             return ready(reply(&command, &self.workout, epoch));
         }
         let (pool, id, version, outbox) = (
@@ -95,11 +110,27 @@ impl Entity for WorkoutEntity {
             Event::Ended { at, .. } => Some(*at),
             _ => None,
         });
-        let board = ending.and_then(|_| {
-            self.board_mut();
-            self.board.take()
-        });
+        let finishing = match (ending, &self.live) {
+            (Some(at), Some(live)) => Some(live.finish(at)),
+            (Some(_), None) => {
+                // Unreachable while activation starts the session of a live workout; failing
+                // restarts the actor, which starts it (and replays the samples) again.
+                return ready(Err(CommandError::Fatal(anyhow::anyhow!(
+                    "ending a workout without its live session"
+                ))));
+            }
+            (None, _) => None,
+        };
+        let env = env.clone();
         let write = async move {
+            let board = match finishing {
+                Some(finishing) => Some(
+                    finishing
+                        .await
+                        .ok_or_else(|| anyhow::anyhow!("the live session went away"))?,
+                ),
+                None => None,
+            };
             let results = match (ending, board) {
                 (Some(ended_at), Some(board)) => {
                     let users: Vec<Uuid> = (0..board.len())
@@ -121,8 +152,16 @@ impl Entity for WorkoutEntity {
                     .ok_or_else(|| CommandError::Fatal(anyhow::anyhow!("workout state gone")))?;
                 for event in &events {
                     me.workout.apply(event);
-                    if let Event::Started { at } = event {
-                        me.started_at = Some(*at);
+                    match event {
+                        Event::Started { at } => {
+                            me.started_at = Some(*at);
+                            me.go_live(&env);
+                        }
+                        Event::Ended { .. } | Event::Cancelled { .. } => me.live = None,
+                        _ => {}
+                    }
+                    if let Some(message) = live_message(event, epoch) {
+                        announce(&env, id, &message);
                     }
                 }
                 me.version = next;
@@ -137,10 +176,23 @@ impl Entity for WorkoutEntity {
         self.workout.state() != WorkoutState::Live && self.unsaved_presence.is_empty()
     }
 
+    fn activated(&mut self, env: &Arc<Env>, epoch: u64) {
+        self.epoch = epoch;
+        self.go_live(env);
+    }
+
     fn flush(
         &mut self,
         env: &Arc<Env>,
     ) -> Option<Pin<Box<dyn Future<Output = anyhow::Result<()>>>>> {
+        if std::mem::take(&mut self.waiting_changed) {
+            let message = LiveMessage::Waiting {
+                epoch: self.epoch,
+                participants_waiting: self.workout.present_count(),
+                starts_at: self.workout.starts_at(),
+            };
+            announce(env, self.workout.id(), &message);
+        }
         if self.unsaved_presence.is_empty() {
             return None;
         }
@@ -153,17 +205,23 @@ impl Entity for WorkoutEntity {
 }
 
 impl WorkoutEntity {
-    /// The leaderboard, built from everyone who has joined the first time it is needed while
-    /// live (after a start, a restart or a failover).
-    fn board_mut(&mut self) -> Option<&mut Board> {
-        if self.workout.state() != WorkoutState::Live {
-            return None;
+    /// Starts the live session if the workout is live and it is not running yet (after the
+    /// start, or on activation: a restart or failover replays the samples).
+    fn go_live(&mut self, env: &Arc<Env>) {
+        if self.workout.state() != WorkoutState::Live || self.live.is_some() {
+            return;
         }
-        let started_at = self.started_at?;
-        let workout = &self.workout;
-        Some(self.board.get_or_insert_with(|| {
-            Board::new(started_at.timestamp_millis(), workout.ever_present())
-        }))
+        let Some(started_at) = self.started_at else {
+            tracing::error!(workout.id = %self.workout.id(), "live workout without a start time");
+            return;
+        };
+        self.live = Some(LiveHandle::start(
+            env.clone(),
+            self.workout.id(),
+            self.epoch,
+            started_at,
+            self.workout.ever_present(),
+        ));
     }
 
     /// Presence changed since the last write, now to be written.
@@ -174,6 +232,38 @@ impl WorkoutEntity {
             .filter_map(|trainee| workout.presence(trainee).map(|p| (trainee, p)))
             .collect()
     }
+}
+
+/// What the live subject hears about a written event, if anything.
+fn live_message(event: &Event, epoch: u64) -> Option<LiveMessage> {
+    Some(match event {
+        Event::Started { at } => LiveMessage::Started { epoch, at: *at },
+        Event::Ended { at, .. } => LiveMessage::Ended { epoch, at: *at },
+        Event::Cancelled { reason, .. } => LiveMessage::Cancelled {
+            epoch,
+            reason: reason.clone(),
+        },
+        Event::Rescheduled { starts_at, .. } => LiveMessage::Rescheduled {
+            epoch,
+            starts_at: *starts_at,
+        },
+        _ => return None,
+    })
+}
+
+/// Publishes `message` on the workout's live subject, in the background (core NATS: clients that
+/// miss it catch up from the state they read when they connect).
+fn announce(env: &Env, workout_id: Uuid, message: &LiveMessage) {
+    let Ok(payload) = serde_json::to_vec(message) else {
+        return;
+    };
+    let nats = env.nats.clone();
+    actix::spawn(async move {
+        let subject = subjects::workout_live(workout_id);
+        if let Err(err) = nats.publish(subject, payload.into()).await {
+            tracing::warn!(error = %err, "failed to announce on the live subject");
+        }
+    });
 }
 
 /// The domain command for a wire command; `None` for queries (`Get`).

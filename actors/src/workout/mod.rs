@@ -2,9 +2,10 @@
 //! waitlist.
 //!
 //! [`state`] is the pure state machine, unit-tested without a runtime; the actor that owns it lives
-//! next to it.
+//! next to it, with [`live`], the session's live half (samples in, frames out) while it runs.
 
 pub mod actor;
 pub mod auto_end;
+pub mod live;
 pub mod state;
 pub mod store;

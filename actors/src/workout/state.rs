@@ -394,6 +394,11 @@ impl Workout {
         self.present.keys().copied()
     }
 
+    /// How many trainees are in the session (or its waiting room) now.
+    pub fn present_count(&self) -> u32 {
+        count(self.present.values().filter(|p| p.is_here()).count())
+    }
+
     /// Where a trainee is in the session (joined, maybe left), if they ever joined.
     pub fn presence(&self, trainee: Uuid) -> Option<Presence> {
         self.present.get(&trainee).copied()

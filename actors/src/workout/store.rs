@@ -503,3 +503,21 @@ pub async fn summary(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Summary>>
     })
     .transpose()
 }
+
+/// How these trainees appear on a live leaderboard: their name, or `None` for those who hide.
+pub async fn display_names(
+    pool: &PgPool,
+    trainees: &[Uuid],
+) -> anyhow::Result<Vec<(Uuid, Option<String>)>> {
+    let rows = sqlx::query!(
+        "SELECT id, full_name, hide_from_leaderboard FROM users WHERE id = ANY($1)",
+        trainees
+    )
+    .fetch_all(pool)
+    .await
+    .context("failed to read display names")?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, (!r.hide_from_leaderboard).then_some(r.full_name)))
+        .collect())
+}

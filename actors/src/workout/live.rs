@@ -1,0 +1,359 @@
+//! `LiveSession`: the live half of a workout's actor, running while the workout is live on the
+//! node that owns it.
+//!
+//! It reads the workout's samples from the `ENERGY` stream through a JetStream ordered consumer
+//! (attached with `add_stream` in bounded batches, never a `do_send` per sample), folds them into
+//! the [`Board`], and every tick publishes the ranking on the live subject. Start, restart and
+//! failover are one path: the consumer always begins a little before the workout's start, so a
+//! new owner replays the session and rebuilds exactly the same board (samples carry cumulative
+//! energy and `seq`, so replayed and duplicated samples change nothing).
+//!
+//! The workout actor owns it through [`LiveHandle`]: it adds late joiners, and at the end asks
+//! for the final board ([`Finish`]) once every sample published before the end has been read.
+
+use crate::env::Env;
+use crate::live::board::{Applied, Board, TS_SLACK_MS};
+use crate::live::frame::{Tick, frames};
+use crate::live::sample::{self, Rejection};
+use crate::metrics;
+use actix::prelude::*;
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use bus_contracts::subjects;
+use bus_contracts::v1::{LiveMessage, SampleCounts};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// Most samples handled in one turn of the actor; between batches it serves its other messages
+/// (ticks, joins), so a flood delays a frame by at most one batch.
+const BATCH: usize = 512;
+
+/// How long [`Finish`] waits for the consumer to catch up before ending with what it has.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long [`Finish`] waits at least, so samples published just before the end are delivered.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// How soon a broken consumer is attached again.
+const REATTACH_AFTER: Duration = Duration::from_secs(1);
+
+type Batch = Vec<Result<async_nats::jetstream::Message, pull::OrderedError>>;
+
+/// Adds a trainee who joined after the start.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddParticipant(pub Uuid);
+
+/// Ends the live session: answers with the final board once every sample published up to `at`
+/// has been read (or [`CATCH_UP_LIMIT`] passed), then stops.
+#[derive(Message)]
+#[rtype(result = "Option<Board>")]
+pub struct Finish {
+    /// When the workout ended; samples published later are refused as not live.
+    pub at: DateTime<Utc>,
+}
+
+/// Stops without answering (the workout actor went away).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Shutdown;
+
+/// The workout actor's hold on its live session; dropping it stops the session.
+pub struct LiveHandle(Addr<LiveSession>);
+
+impl LiveHandle {
+    /// Starts the live session of `workout_id`, live since `started_at`, with `participants` on
+    /// the board. `epoch` is the owner's lease epoch, stamped on every frame.
+    pub fn start(
+        env: Arc<Env>,
+        workout_id: Uuid,
+        epoch: u64,
+        started_at: DateTime<Utc>,
+        participants: impl IntoIterator<Item = Uuid>,
+    ) -> Self {
+        let board = Board::new(started_at.timestamp_millis(), participants);
+        LiveHandle(
+            LiveSession {
+                env,
+                workout_id,
+                epoch,
+                started_at,
+                board,
+                names: HashMap::new(),
+                naming: false,
+                counts: SampleCounts::default(),
+                tick: 0,
+                last_stream_seq: 0,
+                caught_up: false,
+                ended_at: None,
+                finishing: None,
+            }
+            .start(),
+        )
+    }
+
+    /// Puts a late joiner on the board.
+    pub fn add(&self, trainee: Uuid) {
+        self.0.do_send(AddParticipant(trainee));
+    }
+
+    /// The final board, see [`Finish`]; `None` if the session is gone.
+    pub fn finish(&self, at: DateTime<Utc>) -> impl Future<Output = Option<Board>> + 'static {
+        let request = self.0.send(Finish { at });
+        async move { request.await.ok().flatten() }
+    }
+}
+
+impl Drop for LiveHandle {
+    fn drop(&mut self) {
+        self.0.do_send(Shutdown);
+    }
+}
+
+/// See the module docs.
+pub struct LiveSession {
+    env: Arc<Env>,
+    workout_id: Uuid,
+    epoch: u64,
+    started_at: DateTime<Utc>,
+    board: Board,
+    /// Display names (`None`: hidden from leaderboards), looked up in batches.
+    names: HashMap<Uuid, Option<String>>,
+    naming: bool,
+    counts: SampleCounts,
+    tick: u64,
+    /// Stream sequence of the newest sample read, to resume after a broken consumer.
+    last_stream_seq: u64,
+    /// Whether the consumer had nothing more pending after the newest sample read.
+    caught_up: bool,
+    ended_at: Option<DateTime<Utc>>,
+    finishing: Option<(oneshot::Sender<Board>, Instant)>,
+}
+
+impl Actor for LiveSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::live_sessions_changed(1);
+        self.attach(ctx);
+        let tick = self.env.tick;
+        ctx.run_interval(tick, |act, ctx| act.publish_frames(ctx));
+        ctx.run_interval(Duration::from_millis(100), |act, ctx| act.try_finish(ctx));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::live_sessions_changed(-1);
+    }
+}
+
+impl LiveSession {
+    /// Attaches an ordered consumer for this workout's samples: from a little before the start
+    /// on the first attach (replaying whatever a previous owner already read), else right after
+    /// the newest sample read.
+    fn attach(&mut self, ctx: &mut Context<Self>) {
+        let js = async_nats::jetstream::new(self.env.nats.clone());
+        let deliver_policy = if self.last_stream_seq == 0 {
+            let from = self.started_at - chrono::TimeDelta::milliseconds(TS_SLACK_MS);
+            let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(from.timestamp_micros()) * 1000,
+            )
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            DeliverPolicy::ByStartTime { start_time }
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: self.last_stream_seq + 1,
+            }
+        };
+        let config = pull::OrderedConfig {
+            filter_subject: subjects::workout_energy_all(self.workout_id),
+            deliver_policy,
+            ..Default::default()
+        };
+        let open = async move {
+            let stream = js.get_stream(subjects::ENERGY_STREAM).await?;
+            let consumer = stream.create_consumer(config).await?;
+            let pending = consumer.cached_info().num_pending;
+            let messages = consumer.messages().await?;
+            anyhow::Ok((pending, messages))
+        };
+        ctx.spawn(
+            actix::fut::wrap_future(open).map(|opened, act: &mut Self, ctx| match opened {
+                Ok((pending, messages)) => {
+                    act.caught_up = pending == 0;
+                    ctx.add_stream(messages.ready_chunks(BATCH));
+                    tracing::info!(workout.id = %act.workout_id, pending, "live session reading samples");
+                }
+                Err(err) => {
+                    tracing::warn!(workout.id = %act.workout_id, error = %err, "cannot read samples; retrying");
+                    ctx.run_later(REATTACH_AFTER, |act, ctx| act.attach(ctx));
+                }
+            }),
+        );
+    }
+
+    /// Applies one delivered sample and counts the outcome.
+    fn ingest(&mut self, message: &async_nats::jetstream::Message, now_ms: i64) {
+        let (published, pending) = match message.info() {
+            Ok(info) => {
+                self.last_stream_seq = self.last_stream_seq.max(info.stream_sequence);
+                (info.published, info.pending)
+            }
+            Err(_) => (time::OffsetDateTime::UNIX_EPOCH, 0),
+        };
+        self.caught_up = pending == 0;
+        let published_ms = (published.unix_timestamp_nanos() / 1_000_000) as i64;
+        let outcome = self.judge(&message.subject, &message.payload, published_ms, now_ms);
+        match outcome {
+            Ok(Applied::Accepted) => {
+                self.counts.accepted += 1;
+                metrics::sample_accepted();
+            }
+            Ok(Applied::Stale) => metrics::sample_stale(),
+            Err(rejection) => {
+                self.counts.rejected += 1;
+                metrics::sample_rejected(rejection);
+            }
+        }
+    }
+
+    /// Decides one sample: when it was published, who sent it, what it says.
+    fn judge(
+        &mut self,
+        subject: &str,
+        payload: &[u8],
+        published_ms: i64,
+        now_ms: i64,
+    ) -> Result<Applied, Rejection> {
+        let ended_ms = self.ended_at.map_or(i64::MAX, |at| at.timestamp_millis());
+        if published_ms < self.started_at.timestamp_millis() || published_ms > ended_ms {
+            return Err(Rejection::NotLive);
+        }
+        let user = subjects::energy_sender(subject).ok_or(Rejection::NotParticipant)?;
+        let sample = sample::parse(payload)?;
+        self.board.ingest(user, &sample, now_ms)
+    }
+
+    fn publish_frames(&mut self, ctx: &mut Context<Self>) {
+        let started = Instant::now();
+        self.tick += 1;
+        let ranking = self.board.rank();
+        let tick = Tick {
+            epoch: self.epoch,
+            tick: self.tick,
+            at: Utc::now(),
+            samples: self.counts,
+        };
+        let payloads: Vec<Vec<u8>> = frames(&self.board, &ranking, &self.names, tick)
+            .into_iter()
+            .filter_map(|frame| serde_json::to_vec(&LiveMessage::Frame(frame)).ok())
+            .collect();
+        metrics::tick_duration(started.elapsed());
+        let (nats, subject) = (
+            self.env.nats.clone(),
+            subjects::workout_live(self.workout_id),
+        );
+        actix::spawn(async move {
+            for payload in payloads {
+                if let Err(err) = nats.publish(subject.clone(), payload.into()).await {
+                    tracing::warn!(error = %err, "failed to publish a live frame");
+                }
+            }
+        });
+        self.look_up_names(ctx);
+    }
+
+    /// Fetches the display names of participants not named yet, in one query, in the background.
+    fn look_up_names(&mut self, ctx: &mut Context<Self>) {
+        if self.naming {
+            return;
+        }
+        let unknown: Vec<Uuid> = (0..self.board.len())
+            .map(|slot| self.board.user(slot as u32))
+            .filter(|user| !self.names.contains_key(user))
+            .collect();
+        if unknown.is_empty() {
+            return;
+        }
+        self.naming = true;
+        let pool = self.env.pool.clone();
+        let lookup = async move { super::store::display_names(&pool, &unknown).await };
+        ctx.spawn(actix::fut::wrap_future(lookup).map(|found, act: &mut Self, _| {
+            act.naming = false;
+            match found {
+                Ok(found) => act.names.extend(found),
+                Err(err) => tracing::warn!(error = %err, "display name lookup failed"),
+            }
+        }));
+    }
+
+    /// Answers a pending [`Finish`] once the consumer has caught up (or waited long enough).
+    fn try_finish(&mut self, ctx: &mut Context<Self>) {
+        let Some((_, since)) = &self.finishing else {
+            return;
+        };
+        let waited = since.elapsed();
+        if waited < SETTLE || (!self.caught_up && waited < CATCH_UP_LIMIT) {
+            return;
+        }
+        if !self.caught_up {
+            tracing::warn!(workout.id = %self.workout_id, "ending before every sample was read");
+        }
+        if let Some((reply, _)) = self.finishing.take() {
+            let board = std::mem::replace(&mut self.board, Board::new(0, []));
+            let _ = reply.send(board);
+        }
+        ctx.stop();
+    }
+}
+
+impl StreamHandler<Batch> for LiveSession {
+    fn handle(&mut self, batch: Batch, _: &mut Self::Context) {
+        let now_ms = Utc::now().timestamp_millis();
+        for message in batch {
+            match message {
+                Ok(message) => self.ingest(&message, now_ms),
+                Err(err) => {
+                    tracing::warn!(workout.id = %self.workout_id, error = %err, "sample consumer error")
+                }
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        // The ordered consumer recreates itself on gaps; it only ends when it cannot go on.
+        tracing::warn!(workout.id = %self.workout_id, "sample consumer ended; attaching again");
+        ctx.run_later(REATTACH_AFTER, |act, ctx| act.attach(ctx));
+    }
+}
+
+impl Handler<AddParticipant> for LiveSession {
+    type Result = ();
+
+    fn handle(&mut self, AddParticipant(user): AddParticipant, _: &mut Self::Context) {
+        self.board.add_participant(user);
+    }
+}
+
+impl Handler<Finish> for LiveSession {
+    type Result = ResponseFuture<Option<Board>>;
+
+    fn handle(&mut self, Finish { at }: Finish, ctx: &mut Self::Context) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        self.ended_at = Some(at);
+        self.finishing = Some((reply, Instant::now()));
+        self.try_finish(ctx);
+        Box::pin(async move { answer.await.ok() })
+    }
+}
+
+impl Handler<Shutdown> for LiveSession {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
