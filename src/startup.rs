@@ -107,6 +107,7 @@ impl Application {
 
         let pool_data = web::Data::new(pool.clone());
         let nats_data = web::Data::new(nats.clone());
+        let live_hub = web::Data::new(crate::live::hub::LiveHub::new(nats.clone()));
         let keys = web::Data::new(JwtKeys::new(&config.jwt_secret));
         let hasher = web::Data::new(PasswordHasher::new(cores)?);
         let actors = web::Data::new(actors);
@@ -143,6 +144,7 @@ impl Application {
                 )
                 .app_data(pool_data.clone())
                 .app_data(nats_data.clone())
+                .app_data(live_hub.clone())
                 .app_data(keys.clone())
                 .app_data(hasher.clone())
                 .app_data(actors.clone())

@@ -29,7 +29,8 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
-    fn from_request_sync(req: &HttpRequest) -> Result<Self, ApiError> {
+    /// The bearer token's user, or `?ticket=`'s for the live routes (see [`LiveViewer`]).
+    pub(crate) fn from_request_sync(req: &HttpRequest) -> Result<Self, ApiError> {
         let keys = req
             .app_data::<web::Data<JwtKeys>>()
             .ok_or_else(|| anyhow::anyhow!("JwtKeys missing from app data"))?;
@@ -108,3 +109,69 @@ role_guard!(
     /// A signed-in trainee.
     Trainee => Role::Trainee
 );
+
+/// Who opens a live stream: a signed-in user from the bearer header, or, for browsers (which
+/// cannot set headers on `EventSource` or WebSocket), from a `?ticket=` issued for one workout.
+/// The route must check [`LiveViewer::ticket_for`] against the workout it serves.
+#[derive(Clone, Copy, Debug, ApiSecurity)]
+#[openapi_security(
+    name = "bearerAuth",
+    scheme(security_type(http(scheme = "bearer", bearer_format = "JWT")))
+)]
+pub struct LiveViewer {
+    /// The user.
+    pub user: AuthUser,
+    /// The workout a ticket was issued for; `None` when a bearer token was used.
+    pub ticket_for: Option<Uuid>,
+}
+
+impl LiveViewer {
+    fn from_request_sync(req: &HttpRequest) -> Result<Self, ApiError> {
+        if req.headers().contains_key(AUTHORIZATION) {
+            return AuthUser::from_request_sync(req).map(|user| LiveViewer {
+                user,
+                ticket_for: None,
+            });
+        }
+        let ticket = web::Query::<TicketQuery>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.into_inner().ticket)
+            .ok_or_else(|| {
+                ApiError::client(
+                    ErrorCode::Unauthenticated,
+                    "missing Authorization: Bearer token or ?ticket=",
+                )
+            })?;
+        let keys = req
+            .app_data::<web::Data<JwtKeys>>()
+            .ok_or_else(|| anyhow::anyhow!("JwtKeys missing from app data"))?;
+        let claims = keys.verify_live(&ticket).map_err(|err| match err {
+            TokenError::Expired => ApiError::client(ErrorCode::TokenExpired, "the ticket has expired"),
+            TokenError::Invalid => ApiError::client(ErrorCode::InvalidToken, "the ticket is invalid"),
+        })?;
+        Ok(LiveViewer {
+            user: AuthUser {
+                id: claims.sub,
+                role: claims.role,
+            },
+            ticket_for: Some(claims.wid),
+        })
+    }
+}
+
+impl FromRequest for LiveViewer {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::from_request_sync(req))
+    }
+}
+
+/// The `?ticket=` of the live routes.
+#[derive(Debug, serde::Deserialize)]
+#[apistos::api_component]
+pub struct TicketQuery {
+    /// A live ticket (from `join` or `POST /workouts/{id}/live/tickets`), instead of the header.
+    pub ticket: Option<String>,
+}

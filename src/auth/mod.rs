@@ -10,4 +10,4 @@ pub mod extractor;
 pub mod password;
 pub mod tokens;
 
-pub use extractor::{AuthUser, Trainee, Trainer};
+pub use extractor::{AuthUser, LiveViewer, Trainee, Trainer};

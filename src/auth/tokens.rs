@@ -13,6 +13,9 @@ use uuid::Uuid;
 const ISSUER: &str = "cultfit";
 const AUDIENCE: &str = "cultfit-api";
 const DEVICE_AUDIENCE: &str = "cultfit-device";
+const LIVE_AUDIENCE: &str = "cultfit-live";
+/// Lifetime of a live-stream ticket: enough to open (or re-open) the stream, no more.
+pub const LIVE_TICKET_TTL_SECS: i64 = 10 * 60;
 /// Lifetime of an access token.
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 15 * 60;
 /// Lifetime of a refresh token (each use rotates it).
@@ -54,6 +57,7 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    live_validation: Validation,
 }
 
 impl JwtKeys {
@@ -65,10 +69,13 @@ impl JwtKeys {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECS;
+        let mut live_validation = validation.clone();
+        live_validation.set_audience(&[LIVE_AUDIENCE]);
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            live_validation,
         }
     }
 
@@ -137,6 +144,54 @@ impl JwtKeys {
             &claims,
             &self.encoding,
         )?)
+    }
+}
+
+/// What a live ticket asserts: this user may open this workout's live stream. Browsers cannot
+/// set headers on `EventSource` or WebSocket, so the ticket travels as `?ticket=`; it is bound to
+/// one workout and short-lived, so a leaked URL is worth little.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LiveClaims {
+    /// The user.
+    pub sub: Uuid,
+    /// Their role.
+    pub role: Role,
+    /// The workout.
+    pub wid: Uuid,
+    /// Issuer, always `cultfit`.
+    pub iss: String,
+    /// Audience, always `cultfit-live` (never accepted as an access token).
+    pub aud: String,
+    /// Expiry.
+    pub exp: i64,
+}
+
+impl JwtKeys {
+    /// A ticket for `user_id` to open `workout_id`'s live stream.
+    pub fn issue_live(&self, user_id: Uuid, role: Role, workout_id: Uuid) -> anyhow::Result<String> {
+        let claims = LiveClaims {
+            sub: user_id,
+            role,
+            wid: workout_id,
+            iss: ISSUER.to_owned(),
+            aud: LIVE_AUDIENCE.to_owned(),
+            exp: Utc::now().timestamp() + LIVE_TICKET_TTL_SECS,
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    /// Check a live ticket like an access token, for the live audience.
+    pub fn verify_live(&self, ticket: &str) -> Result<LiveClaims, TokenError> {
+        jsonwebtoken::decode::<LiveClaims>(ticket, &self.decoding, &self.live_validation)
+            .map(|data| data.claims)
+            .map_err(|err| match err.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
     }
 }
 

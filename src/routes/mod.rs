@@ -5,6 +5,7 @@
 //! - [`me`]: the caller's own profile, `/api/v1/me`.
 //! - [`workouts`]: create, list, read; reschedule, cancel, start, end.
 //! - [`participation`]: book, cancel a booking, roster, join, leave.
+//! - [`live`]: the live stream (SSE, WebSocket), tickets, leaderboard, energy ingest.
 //! - [`results`], [`feedback`], [`history`]: afterwards.
 //! - [`docs`]: Swagger UI at `/docs`, its assets embedded in the binary.
 
@@ -13,6 +14,7 @@ pub mod docs;
 pub mod feedback;
 pub mod health;
 pub mod history;
+pub mod live;
 pub mod me;
 pub mod participation;
 pub mod results;

@@ -73,8 +73,11 @@ pub struct JoinView {
     pub state: JoinStateView,
     /// When the workout starts (for the countdown).
     pub starts_at: DateTime<Utc>,
-    /// The live event stream of this workout.
+    /// The live event stream (SSE) of this workout, with a short-lived `?ticket=` so a browser
+    /// can open it without the Authorization header.
     pub live_url: String,
+    /// The same events over a WebSocket, with the same ticket.
+    pub ws_url: String,
     /// The NATS subject the trainee's wearable publishes energy samples on.
     pub energy_subject: String,
     /// Short-lived credential for the wearable, bound to this trainee and workout.
@@ -200,13 +203,15 @@ pub async fn join_workout(
         actors_call(&actors, ActorKind::Trainee, trainee.0.id, &command, &req).await?;
     // No workout runs longer than this, so the token outlives the session without a lookup.
     let ends_at = joined.starts_at + chrono::TimeDelta::minutes(i64::from(*DURATION_MINUTES.end()));
+    let ticket = super::live::ticket(&keys, trainee.0, *id)?;
     Ok(Json(JoinView {
         state: match joined.state {
             JoinState::Waiting => JoinStateView::Waiting,
             JoinState::Live => JoinStateView::Live,
         },
         starts_at: joined.starts_at,
-        live_url: format!("/api/v1/workouts/{id}/live"),
+        live_url: ticket.live_url,
+        ws_url: ticket.ws_url,
         energy_subject: subjects::workout_energy(*id, trainee.0.id),
         device_token: keys.issue_device(trainee.0.id, *id, ends_at)?,
         nats_url: nats_url.0.clone(),

@@ -39,9 +39,9 @@ pub fn routes() -> Scope {
         .service(resource("/{id}/cancel").route(post().to(cancel_workout)))
         .service(resource("/{id}/start").route(post().to(start_workout)))
         .service(resource("/{id}/end").route(post().to(end_workout)));
-    super::results::routes(super::feedback::routes(super::participation::routes(
-        workouts,
-    )))
+    let workouts = super::participation::routes(workouts);
+    let workouts = super::live::routes(workouts);
+    super::results::routes(super::feedback::routes(workouts))
 }
 
 /// A new workout.

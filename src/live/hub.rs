@@ -1,0 +1,108 @@
+//! [`LiveHub`]: an api node's subscriptions to live subjects, one per workout that has clients
+//! here, shared by all of them.
+//!
+//! A workout's [`Channel`] subscribes on first use and unsubscribes when its last client lets go
+//! (the subscription task is aborted with the last `Arc`). The newest [`LiveState`] sits in a
+//! `tokio::sync::watch`: publishing never waits for clients, and each client reads only the
+//! newest state, so a slow one skips frames instead of queueing them.
+
+use super::access::EndedResult;
+use super::state::{Assembler, LiveState};
+use bus_contracts::subjects;
+use bus_contracts::v1::LiveMessage;
+use futures_util::StreamExt as _;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Metric: live subjects this api node is subscribed to.
+const SUBSCRIBED: &str = "cultfit_live_subscriptions";
+/// Metric: clients following a live stream on this api node.
+pub const CLIENTS: &str = "cultfit_live_clients";
+/// Metric: undecodable messages seen on live subjects.
+const UNDECODABLE: &str = "cultfit_live_undecodable_total";
+
+/// One workout's live state on this node, kept fresh while anyone holds it.
+pub struct Channel {
+    state: watch::Receiver<LiveState>,
+    task: tokio::task::JoinHandle<()>,
+    /// Everyone's result once the workout ended, read once for all clients here.
+    pub results: tokio::sync::OnceCell<Arc<HashMap<Uuid, EndedResult>>>,
+}
+
+impl Channel {
+    /// A receiver of the newest state (marks the current one as seen).
+    pub fn subscribe(&self) -> watch::Receiver<LiveState> {
+        let mut rx = self.state.clone();
+        rx.mark_unchanged();
+        rx
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.task.abort();
+        metrics::gauge!(SUBSCRIBED).decrement(1.0);
+    }
+}
+
+/// See the module docs.
+pub struct LiveHub {
+    nats: async_nats::Client,
+    channels: Mutex<HashMap<Uuid, Weak<Channel>>>,
+}
+
+impl LiveHub {
+    /// A hub on this node's NATS connection.
+    pub fn new(nats: async_nats::Client) -> Self {
+        Self {
+            nats,
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The channel of `workout_id`, subscribing if nobody here follows it yet. Once this returns,
+    /// every later message on the live subject reaches the channel.
+    pub async fn channel(&self, workout_id: Uuid) -> anyhow::Result<Arc<Channel>> {
+        if let Some(channel) = self.existing(workout_id) {
+            return Ok(channel);
+        }
+        let subscriber = self
+            .nats
+            .subscribe(subjects::workout_live(workout_id))
+            .await?;
+        let mut channels = self.channels.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        if let Some(channel) = channels.get(&workout_id).and_then(Weak::upgrade) {
+            return Ok(channel); // someone subscribed meanwhile; ours is dropped
+        }
+        let (tx, rx) = watch::channel(LiveState::default());
+        let task = tokio::spawn(follow(subscriber, tx));
+        metrics::gauge!(SUBSCRIBED).increment(1.0);
+        let channel = Arc::new(Channel {
+            state: rx,
+            task,
+            results: tokio::sync::OnceCell::new(),
+        });
+        channels.retain(|_, weak| weak.strong_count() > 0);
+        channels.insert(workout_id, Arc::downgrade(&channel));
+        Ok(channel)
+    }
+
+    fn existing(&self, workout_id: Uuid) -> Option<Arc<Channel>> {
+        let channels = self.channels.lock().ok()?;
+        channels.get(&workout_id).and_then(Weak::upgrade)
+    }
+}
+
+/// Folds the live subject's messages into the watch, until aborted.
+async fn follow(mut subscriber: async_nats::Subscriber, tx: watch::Sender<LiveState>) {
+    let mut assembler = Assembler::default();
+    while let Some(message) = subscriber.next().await {
+        let Ok(message) = serde_json::from_slice::<LiveMessage>(&message.payload) else {
+            metrics::counter!(UNDECODABLE).increment(1);
+            continue;
+        };
+        tx.send_if_modified(|state| state.apply(message, &mut assembler));
+    }
+}

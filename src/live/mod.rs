@@ -1,0 +1,12 @@
+//! The api side of the live path: following a workout's live subject and serving each client its
+//! own view of it (routes in [`crate::routes::live`]).
+//!
+//! - [`state`]: the newest state of one workout's session, folded from the live subject (pure).
+//! - [`view`]: one client's events and its slice of a tick (pure).
+//! - [`hub`]: one NATS subscription per followed workout per node, the state in a `watch`.
+//! - [`access`]: who may follow a workout, and the results for the `ended` event.
+
+pub mod access;
+pub mod hub;
+pub mod state;
+pub mod view;

@@ -1,0 +1,465 @@
+//! What one client of a live stream sees: [`Follower`] turns the node's newest [`LiveState`] into
+//! that client's events, and [`slice`] cuts its view of a tick (the top, its own place, the
+//! places around it).
+//!
+//! A follower remembers what it already sent, so however many states it skipped (a slow client
+//! only ever sees the newest), it emits each lifecycle change once and in order: waiting room,
+//! `started`, frames, then `ended` or `cancelled`.
+
+use super::state::{LiveState, Standings};
+use apistos::api_component;
+use bus_contracts::v1::{Standing, WorkoutState};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Places shown from the top of the board.
+pub const TOP_N: usize = 10;
+/// Places shown on each side of the viewer's own.
+pub const NEIGHBOURS: usize = 2;
+/// How someone hidden from leaderboards (or not named yet) is shown to others.
+pub const ANONYMOUS: &str = "Anonymous";
+
+/// The waiting room.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[api_component]
+pub struct WaitingEvent {
+    /// Trainees in the waiting room.
+    pub participants_waiting: u32,
+    /// Planned start, for the countdown.
+    pub starts_at: DateTime<Utc>,
+}
+
+/// The workout went live.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[api_component]
+pub struct StartedEvent {
+    /// When.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The workout moved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[api_component]
+pub struct RescheduledEvent {
+    /// New planned start.
+    pub starts_at: DateTime<Utc>,
+}
+
+/// The workout was called off.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[api_component]
+pub struct CancelledEvent {
+    /// Why, if the trainer said.
+    pub reason: Option<String>,
+}
+
+/// One place on the board as a client sees it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[api_component]
+pub struct Place {
+    /// 1 is best.
+    pub rank: u32,
+    /// The trainee; null for those who hide from leaderboards (except to themselves).
+    pub user_id: Option<Uuid>,
+    /// Their name, or "Anonymous".
+    pub display_name: String,
+    /// Energy points so far.
+    pub energy: i64,
+    /// Latest effort rating, 0 to 100.
+    pub rating: u8,
+}
+
+/// The viewer's own standing.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[api_component]
+pub struct MyPlace {
+    /// 1 is best.
+    pub rank: u32,
+    /// Energy points so far.
+    pub energy: i64,
+    /// Latest effort rating, 0 to 100.
+    pub rating: u8,
+}
+
+/// One tick of the leaderboard, sliced for one viewer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[api_component]
+pub struct FrameView {
+    /// The owner's lease epoch (changes after a failover).
+    pub epoch: u64,
+    /// Tick number within the epoch.
+    pub tick: u64,
+    /// When the ranking was taken.
+    pub at: DateTime<Utc>,
+    /// Everyone ranked.
+    pub participants: u32,
+    /// The best [`TOP_N`].
+    pub top: Vec<Place>,
+    /// The viewer's own place, if they are on the board.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub me: Option<MyPlace>,
+    /// The viewer and up to [`NEIGHBOURS`] places on each side (empty if not on the board).
+    pub around: Vec<Place>,
+    /// Samples accepted and rejected so far in this session.
+    pub samples_accepted: u64,
+    /// See `samples_accepted`.
+    pub samples_rejected: u64,
+}
+
+/// One event for a client, before the transport (SSE or WebSocket) encodes it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientEvent {
+    /// See [`WaitingEvent`].
+    Waiting(WaitingEvent),
+    /// See [`StartedEvent`].
+    Started(StartedEvent),
+    /// See [`FrameView`].
+    Frame(Box<FrameView>),
+    /// See [`RescheduledEvent`].
+    Rescheduled(RescheduledEvent),
+    /// See [`CancelledEvent`]; the stream ends after it.
+    Cancelled(CancelledEvent),
+}
+
+impl ClientEvent {
+    /// The event name (`event:` in SSE, `event` in WebSocket messages).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientEvent::Waiting(_) => "waiting",
+            ClientEvent::Started(_) => "started",
+            ClientEvent::Frame(_) => "frame",
+            ClientEvent::Rescheduled(_) => "rescheduled",
+            ClientEvent::Cancelled(_) => "cancelled",
+        }
+    }
+
+    /// The event's data as JSON.
+    pub fn data(&self) -> serde_json::Value {
+        let encoded = match self {
+            ClientEvent::Waiting(e) => serde_json::to_value(e),
+            ClientEvent::Started(e) => serde_json::to_value(e),
+            ClientEvent::Frame(e) => serde_json::to_value(e),
+            ClientEvent::Rescheduled(e) => serde_json::to_value(e),
+            ClientEvent::Cancelled(e) => serde_json::to_value(e),
+        };
+        encoded.unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// What a follower wants done next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Send this.
+    Send(ClientEvent),
+    /// The workout ended at this time: send `ended` with the viewer's result, then close.
+    Ended(DateTime<Utc>),
+}
+
+/// Where the workout stood when the client connected (read from PostgreSQL).
+#[derive(Clone, Copy, Debug)]
+pub struct Initial {
+    /// Lifecycle state.
+    pub state: WorkoutState,
+    /// Planned start.
+    pub starts_at: DateTime<Utc>,
+    /// When it went live, if it did.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended, if it did.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Trainees in the waiting room or the session now.
+    pub present: u32,
+}
+
+/// One client's progress through a workout's live stream.
+#[derive(Debug)]
+pub struct Follower {
+    viewer: Uuid,
+    waiting: Option<(u32, DateTime<Utc>)>,
+    starts_at: DateTime<Utc>,
+    started: bool,
+    tick: Option<(u64, u64)>,
+    done: bool,
+}
+
+impl Follower {
+    /// A follower for `viewer` and the events it opens with.
+    pub fn new(viewer: Uuid, initial: Initial) -> (Self, Vec<Step>) {
+        let mut follower = Follower {
+            viewer,
+            waiting: None,
+            starts_at: initial.starts_at,
+            started: false,
+            tick: None,
+            done: false,
+        };
+        let mut steps = Vec::new();
+        match initial.state {
+            WorkoutState::Scheduled => {
+                follower.waiting = Some((initial.present, initial.starts_at));
+                steps.push(Step::Send(ClientEvent::Waiting(WaitingEvent {
+                    participants_waiting: initial.present,
+                    starts_at: initial.starts_at,
+                })));
+            }
+            WorkoutState::Live => {
+                follower.started = true;
+                steps.push(Step::Send(ClientEvent::Started(StartedEvent {
+                    at: initial.started_at,
+                })));
+            }
+            WorkoutState::Ended => {
+                follower.done = true;
+                steps.push(Step::Ended(initial.ended_at.unwrap_or_else(Utc::now)));
+            }
+            WorkoutState::Cancelled => {
+                follower.done = true;
+                steps.push(Step::Send(ClientEvent::Cancelled(CancelledEvent {
+                    reason: None,
+                })));
+            }
+        }
+        (follower, steps)
+    }
+
+    /// Whether the stream is over (`ended` or `cancelled` was due).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The events due since the last call, given the newest state.
+    pub fn next(&mut self, state: &LiveState) -> Vec<Step> {
+        let mut steps = Vec::new();
+        if self.done {
+            return steps;
+        }
+        if let Some(reason) = &state.cancelled {
+            self.done = true;
+            steps.push(Step::Send(ClientEvent::Cancelled(CancelledEvent {
+                reason: reason.clone(),
+            })));
+            return steps;
+        }
+        if !self.started {
+            if let Some(starts_at) = state.rescheduled
+                && starts_at != self.starts_at
+            {
+                self.starts_at = starts_at;
+                steps.push(Step::Send(ClientEvent::Rescheduled(RescheduledEvent {
+                    starts_at,
+                })));
+            }
+            if let Some((count, _)) = state.waiting
+                && state.started.is_none()
+                && self.waiting != Some((count, self.starts_at))
+            {
+                self.waiting = Some((count, self.starts_at));
+                steps.push(Step::Send(ClientEvent::Waiting(WaitingEvent {
+                    participants_waiting: count,
+                    starts_at: self.starts_at,
+                })));
+            }
+            if state.started.is_some() || state.frame.is_some() || state.ended.is_some() {
+                self.started = true;
+                steps.push(Step::Send(ClientEvent::Started(StartedEvent {
+                    at: state.started,
+                })));
+            }
+        }
+        if let Some(frame) = &state.frame
+            && self.tick != Some((frame.epoch, frame.tick))
+        {
+            self.tick = Some((frame.epoch, frame.tick));
+            steps.push(Step::Send(ClientEvent::Frame(Box::new(slice(
+                frame,
+                self.viewer,
+            )))));
+        }
+        if let Some(at) = state.ended {
+            self.done = true;
+            steps.push(Step::Ended(at));
+        }
+        steps
+    }
+}
+
+/// `viewer`'s view of a tick.
+pub fn slice(standings: &Standings, viewer: Uuid) -> FrameView {
+    let place = |index: usize| -> Option<Place> {
+        let Standing(user, energy, rating, name) = standings.entries.get(index)?;
+        let rank = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let (user_id, display_name) = match (name, *user == viewer) {
+            (Some(name), _) => (Some(*user), name.clone()),
+            (None, true) => (Some(*user), ANONYMOUS.to_owned()),
+            (None, false) => (None, ANONYMOUS.to_owned()),
+        };
+        Some(Place {
+            rank,
+            user_id,
+            display_name,
+            energy: *energy,
+            rating: *rating,
+        })
+    };
+    let top = (0..TOP_N.min(standings.entries.len()))
+        .filter_map(place)
+        .collect();
+    let mine = standings.index.get(&viewer).copied();
+    let me = mine.and_then(place).map(|p| MyPlace {
+        rank: p.rank,
+        energy: p.energy,
+        rating: p.rating,
+    });
+    let around = mine.map_or_else(Vec::new, |i| {
+        let last = (i + NEIGHBOURS).min(standings.entries.len().saturating_sub(1));
+        (i.saturating_sub(NEIGHBOURS)..=last)
+            .filter_map(place)
+            .collect()
+    });
+    FrameView {
+        epoch: standings.epoch,
+        tick: standings.tick,
+        at: standings.at,
+        participants: standings.participants,
+        top,
+        me,
+        around,
+        samples_accepted: standings.samples.accepted,
+        samples_rejected: standings.samples.rejected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bus_contracts::v1::SampleCounts;
+    use std::sync::Arc;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_900_000_000 + s, 0).unwrap_or_default()
+    }
+
+    fn user(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    /// 20 trainees, user(1) best; even-numbered ones hide.
+    fn standings(tick: u64) -> Standings {
+        let entries: Vec<Standing> = (1..=20u128)
+            .map(|n| {
+                let name = (n % 2 == 1).then(|| format!("T{n}"));
+                Standing(user(n), 1000 - n as i64, 50, name)
+            })
+            .collect();
+        let index = entries.iter().enumerate().map(|(i, s)| (s.0, i)).collect();
+        Standings {
+            epoch: 1,
+            tick,
+            at: at(tick as i64),
+            participants: 20,
+            samples: SampleCounts::default(),
+            entries,
+            index,
+        }
+    }
+
+    fn initial(state: WorkoutState) -> Initial {
+        Initial {
+            state,
+            starts_at: at(60),
+            started_at: None,
+            ended_at: None,
+            present: 3,
+        }
+    }
+
+    fn names(steps: &[Step]) -> Vec<&'static str> {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Send(e) => e.name(),
+                Step::Ended(_) => "ended",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_viewer_sees_the_top_itself_and_its_neighbours_with_hidden_names_masked() {
+        let view = slice(&standings(1), user(12));
+        assert_eq!(view.top.len(), TOP_N);
+        assert_eq!(view.top[0].user_id, Some(user(1)));
+        assert_eq!(view.top[1].user_id, None, "user 2 hides");
+        assert_eq!(view.top[1].display_name, ANONYMOUS);
+        assert_eq!(
+            view.me,
+            Some(MyPlace {
+                rank: 12,
+                energy: 988,
+                rating: 50
+            })
+        );
+        let ranks: Vec<u32> = view.around.iter().map(|p| p.rank).collect();
+        assert_eq!(ranks, vec![10, 11, 12, 13, 14]);
+        // Hidden from others, but not from themselves.
+        assert_eq!(view.around[2].user_id, Some(user(12)));
+        assert_eq!(view.around[1].display_name, "T11");
+    }
+
+    #[test]
+    fn neighbours_stop_at_the_edges_and_outsiders_get_no_place() {
+        let first = slice(&standings(1), user(1));
+        let ranks: Vec<u32> = first.around.iter().map(|p| p.rank).collect();
+        assert_eq!(ranks, vec![1, 2, 3]);
+        let last = slice(&standings(1), user(20));
+        let ranks: Vec<u32> = last.around.iter().map(|p| p.rank).collect();
+        assert_eq!(ranks, vec![18, 19, 20]);
+        let trainer = slice(&standings(1), user(999));
+        assert!(trainer.me.is_none() && trainer.around.is_empty());
+        assert_eq!(trainer.top.len(), TOP_N);
+    }
+
+    #[test]
+    fn a_waiting_client_goes_through_start_frames_and_end_once_each() {
+        let (mut follower, opening) = Follower::new(user(1), initial(WorkoutState::Scheduled));
+        assert_eq!(names(&opening), vec!["waiting"]);
+        let mut state = LiveState {
+            waiting: Some((5, at(60))),
+            ..LiveState::default()
+        };
+        assert_eq!(names(&follower.next(&state)), vec!["waiting"]);
+        assert!(follower.next(&state).is_empty(), "nothing new, nothing sent");
+        // A slow client that missed `started` and two ticks still gets `started`, then the newest.
+        state.started = Some(at(61));
+        state.frame = Some(Arc::new(standings(3)));
+        assert_eq!(names(&follower.next(&state)), vec!["started", "frame"]);
+        assert!(follower.next(&state).is_empty());
+        state.frame = Some(Arc::new(standings(4)));
+        state.ended = Some(at(900));
+        assert_eq!(names(&follower.next(&state)), vec!["frame", "ended"]);
+        assert!(follower.is_done());
+        assert!(follower.next(&state).is_empty());
+    }
+
+    #[test]
+    fn joining_late_opens_with_started_and_an_ended_workout_only_ends() {
+        let (_, live) = Follower::new(user(1), initial(WorkoutState::Live));
+        assert_eq!(names(&live), vec!["started"]);
+        let (ended, steps) = Follower::new(user(1), initial(WorkoutState::Ended));
+        assert_eq!(names(&steps), vec!["ended"]);
+        assert!(ended.is_done());
+    }
+
+    #[test]
+    fn reschedules_and_cancellations_reach_the_waiting_room() {
+        let (mut follower, _) = Follower::new(user(1), initial(WorkoutState::Scheduled));
+        let mut state = LiveState {
+            rescheduled: Some(at(600)),
+            ..LiveState::default()
+        };
+        assert_eq!(names(&follower.next(&state)), vec!["rescheduled"]);
+        state.cancelled = Some(Some("ill".to_owned()));
+        let steps = follower.next(&state);
+        assert_eq!(names(&steps), vec!["cancelled"]);
+        assert!(follower.is_done());
+    }
+}

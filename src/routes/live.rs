@@ -1,0 +1,519 @@
+//! The live session over HTTP: the event stream (SSE and WebSocket), tickets for browsers, the
+//! leaderboard on demand, and energy ingest for apps without NATS.
+//!
+//! Streams are served from this node's [`LiveHub`]: one NATS subscription per workout followed
+//! here, whatever the number of clients, and each client's view cut from the newest state.
+
+use crate::auth::tokens::{JwtKeys, LIVE_TICKET_TTL_SECS};
+use crate::auth::{AuthUser, LiveViewer, Trainee};
+use crate::error::ApiError;
+use crate::live::access::{self, Admitted, EndedResult};
+use crate::live::hub::{self, Channel, LiveHub};
+use crate::live::state::LiveState;
+use crate::live::view::{ClientEvent, Follower, FrameView, Step, slice};
+use actix_web::web::{Bytes, Data, Json, Path, Payload};
+use actix_web::{HttpRequest, HttpResponse, http::header};
+use apistos::web::{Scope, get, post, resource};
+use apistos::{api_component, api_operation};
+use bus_contracts::v1::WorkoutState;
+use bus_contracts::{ErrorCode, subjects};
+use cultfit_actors::live::sample::{Rejection, Sample};
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Most samples in one `POST /energy`.
+pub const MAX_BATCH: usize = 1000;
+
+/// How long `GET /leaderboard` waits for a first frame when this node has none yet.
+const FIRST_FRAME_WAIT: Duration = Duration::from_secs(3);
+
+/// A comment line keeps idle SSE connections open through proxies.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Live routes, added to the `/workouts` scope.
+pub fn routes(workouts: Scope) -> Scope {
+    workouts
+        .service(resource("/{id}/live").route(get().to(live_events)))
+        .service(resource("/{id}/live/ws").route(get().to(live_socket)))
+        .service(resource("/{id}/live/tickets").route(post().to(issue_ticket)))
+        .service(resource("/{id}/leaderboard").route(get().to(get_leaderboard)))
+        .service(resource("/{id}/energy").route(post().to(post_energy)))
+}
+
+/// Who may follow `id`, after checking a ticket's workout.
+async fn admit(pool: &PgPool, id: Uuid, viewer: LiveViewer) -> Result<Admitted, ApiError> {
+    if viewer.ticket_for.is_some_and(|wid| wid != id) {
+        return Err(ApiError::forbidden("this ticket is for another workout"));
+    }
+    access::admit(pool, id, viewer.user).await
+}
+
+/// Follow a workout live as Server-Sent Events (its trainer or a booked trainee). Events:
+/// `waiting {participants_waiting, starts_at}` before the start, `started {at}`, one `frame`
+/// per tick (top 10, your place, your neighbours), then `ended {at, result}` and the stream
+/// closes; also `rescheduled {starts_at}` and `cancelled {reason}`. Browsers pass `?ticket=`
+/// (from `join` or `POST /live/tickets`) instead of the header.
+#[api_operation(
+    operation_id = "follow_live",
+    tag = "taking part",
+    error_code = 400,
+    error_code = 401,
+    error_code = 403,
+    error_code = 404,
+    error_code = 503
+)]
+pub async fn live_events(
+    viewer: LiveViewer,
+    id: Path<Uuid>,
+    pool: Data<PgPool>,
+    hub: Data<LiveHub>,
+) -> Result<HttpResponse, ApiError> {
+    let id = *id;
+    let admitted = admit(&pool, id, viewer).await?;
+    let channel = channel(&hub, id).await?;
+    let events = follow(channel, admitted, viewer.user.id, id, pool.into_inner())
+        .map(|event| Some(Bytes::from(sse(&event))))
+        .chain(futures_util::stream::once(async { None })); // marks the end
+    // Comment lines between events keep idle connections open through proxies.
+    let keep_alive = ticks(KEEP_ALIVE).map(|()| Some(Bytes::from_static(b": keep-alive\n\n")));
+    let body = futures_util::stream::select(events, keep_alive)
+        .take_while(|chunk| std::future::ready(chunk.is_some()))
+        .filter_map(|chunk| std::future::ready(chunk.map(Ok::<_, actix_web::Error>)));
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(body))
+}
+
+/// Follow a workout live over a WebSocket: the same events as the SSE stream, each a text
+/// message `{"event": name, "data": {...}}`. Same access rules and `?ticket=`.
+#[api_operation(
+    operation_id = "follow_live_ws",
+    tag = "taking part",
+    error_code = 400,
+    error_code = 401,
+    error_code = 403,
+    error_code = 404,
+    error_code = 503
+)]
+pub async fn live_socket(
+    viewer: LiveViewer,
+    id: Path<Uuid>,
+    req: HttpRequest,
+    Upgrade(body): Upgrade,
+    pool: Data<PgPool>,
+    hub: Data<LiveHub>,
+) -> Result<HttpResponse, ApiError> {
+    let id = *id;
+    let admitted = admit(&pool, id, viewer).await?;
+    let channel = channel(&hub, id).await?;
+    let (response, mut session, mut incoming) = actix_ws::handle(&req, body)
+        .map_err(|err| ApiError::client(ErrorCode::MalformedRequest, err.to_string()))?;
+    let events = follow(channel, admitted, viewer.user.id, id, pool.into_inner());
+    actix_web::rt::spawn(async move {
+        let mut events = std::pin::pin!(events);
+        loop {
+            tokio::select! {
+                event = events.next() => {
+                    let Some(event) = event else { break };
+                    let message = serde_json::json!({"event": event.0, "data": event.1}).to_string();
+                    // Awaiting the send is the back-pressure: while a slow client drains, newer
+                    // states replace older ones in the watch and it skips to the newest.
+                    if session.text(message).await.is_err() {
+                        return;
+                    }
+                }
+                message = incoming.next() => match message {
+                    Some(Ok(actix_ws::Message::Ping(bytes))) => {
+                        if session.pong(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+        let _ = session.close(None).await;
+    });
+    Ok(response)
+}
+
+/// A ticket to open a live stream where headers cannot be set.
+#[derive(Debug, Serialize)]
+#[api_component]
+pub struct LiveTicket {
+    /// Pass as `?ticket=`; bound to this workout and to you.
+    pub ticket: String,
+    /// Seconds the ticket stays valid for opening a stream (an open stream is not cut).
+    pub expires_in: i64,
+    /// The SSE stream, ticket included.
+    pub live_url: String,
+    /// The WebSocket stream, ticket included.
+    pub ws_url: String,
+}
+
+/// A short-lived ticket for this workout's live streams (its trainer or a booked trainee), for
+/// browsers, which cannot set the Authorization header on `EventSource` or WebSocket.
+#[api_operation(
+    operation_id = "issue_live_ticket",
+    tag = "taking part",
+    error_code = 400,
+    error_code = 401,
+    error_code = 403,
+    error_code = 404
+)]
+pub async fn issue_ticket(
+    user: AuthUser,
+    id: Path<Uuid>,
+    pool: Data<PgPool>,
+    keys: Data<JwtKeys>,
+) -> Result<Json<LiveTicket>, ApiError> {
+    access::admit(&pool, *id, user).await?;
+    Ok(Json(ticket(&keys, user, *id)?))
+}
+
+/// A live ticket and the stream URLs carrying it (also used by `join`).
+pub fn ticket(keys: &JwtKeys, user: AuthUser, id: Uuid) -> Result<LiveTicket, ApiError> {
+    let ticket = keys.issue_live(user.id, user.role, id)?;
+    Ok(LiveTicket {
+        live_url: format!("/api/v1/workouts/{id}/live?ticket={ticket}"),
+        ws_url: format!("/api/v1/workouts/{id}/live/ws?ticket={ticket}"),
+        expires_in: LIVE_TICKET_TTL_SECS,
+        ticket,
+    })
+}
+
+/// The current leaderboard, as the stream's latest `frame` shows it to you (its trainer or a
+/// booked trainee, while the workout is live).
+#[api_operation(
+    operation_id = "get_leaderboard",
+    tag = "taking part",
+    error_code = 400,
+    error_code = 401,
+    error_code = 403,
+    error_code = 404,
+    error_code = 409,
+    error_code = 503
+)]
+pub async fn get_leaderboard(
+    viewer: LiveViewer,
+    id: Path<Uuid>,
+    pool: Data<PgPool>,
+    hub: Data<LiveHub>,
+) -> Result<Json<FrameView>, ApiError> {
+    let admitted = admit(&pool, *id, viewer).await?;
+    if admitted.initial.state != WorkoutState::Live {
+        return Err(ApiError::client(
+            ErrorCode::InvalidState,
+            "the leaderboard is live only while the workout is; see /results afterwards",
+        ));
+    }
+    let channel = channel(&hub, *id).await?;
+    let mut state = channel.subscribe();
+    let newest = |rx: &tokio::sync::watch::Receiver<LiveState>| rx.borrow().frame.clone();
+    let frame = match newest(&state) {
+        Some(frame) => frame,
+        None => {
+            // Nobody here followed it yet: wait for the owner's next tick.
+            let wait = state.wait_for(|s| s.frame.is_some());
+            let _ = tokio::time::timeout(FIRST_FRAME_WAIT, wait).await;
+            newest(&state).ok_or_else(|| {
+                ApiError::client(ErrorCode::Unavailable, "no leaderboard yet; retry shortly")
+            })?
+        }
+    };
+    Ok(Json(slice(&frame, viewer.user.id)))
+}
+
+/// A batch of wearable samples.
+#[derive(Debug, Deserialize)]
+#[api_component]
+pub struct EnergyBatch {
+    /// 1 to 1000 samples, oldest first.
+    pub samples: Vec<SampleInput>,
+}
+
+/// One wearable reading: cumulative `energy` points since joining (a rating `r` held for one
+/// second adds `r`) and the current `rating`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[api_component]
+pub struct SampleInput {
+    /// Increases with every reading; the highest wins, so resending is harmless.
+    pub seq: u64,
+    /// When it was taken, epoch milliseconds.
+    pub ts: i64,
+    /// Effort 0 to 100.
+    pub rating: f64,
+    /// Cumulative points since joining.
+    pub energy: f64,
+    /// Heart rate in bpm, if measured (20 to 250).
+    pub hr: Option<f64>,
+}
+
+/// What became of a batch.
+#[derive(Debug, Serialize)]
+#[api_component]
+pub struct EnergyReceipt {
+    /// Samples stored for the session (they count unless older than one already seen).
+    pub accepted: u32,
+    /// Samples refused here; see `rejections`.
+    pub rejected: u32,
+    /// Why each refused sample was refused, by its index in the batch.
+    pub rejections: Vec<SampleRejection>,
+}
+
+/// One refused sample.
+#[derive(Debug, Serialize)]
+#[api_component]
+pub struct SampleRejection {
+    /// Index in the batch.
+    pub index: u32,
+    /// `malformed` or `rating_out_of_range`.
+    pub reason: String,
+}
+
+/// Send energy samples from an app without NATS (a trainee with a booked place, while live).
+/// They join the same pipeline as a wearable's: stored in the `ENERGY` stream and read by the
+/// workout's owner, which may still refuse one (e.g. energy rising impossibly fast).
+#[api_operation(
+    operation_id = "post_energy",
+    tag = "taking part",
+    error_code = 400,
+    error_code = 401,
+    error_code = 403,
+    error_code = 404,
+    error_code = 409,
+    error_code = 422,
+    error_code = 503
+)]
+pub async fn post_energy(
+    trainee: Trainee,
+    id: Path<Uuid>,
+    body: Json<EnergyBatch>,
+    pool: Data<PgPool>,
+    nats: Data<async_nats::Client>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let samples = body.into_inner().samples;
+    if samples.is_empty() || samples.len() > MAX_BATCH {
+        return Err(ApiError::invalid_field(
+            "samples",
+            format!("must hold 1 to {MAX_BATCH} samples"),
+        ));
+    }
+    let admitted = access::admit(&pool, *id, trainee.0).await?;
+    if admitted.initial.state != WorkoutState::Live {
+        return Err(ApiError::client(
+            ErrorCode::InvalidState,
+            "energy is taken only while the workout is live",
+        ));
+    }
+    let subject = subjects::workout_energy(*id, trainee.0.id);
+    let js = async_nats::jetstream::new(nats.get_ref().clone());
+    let mut rejections = Vec::new();
+    let mut acks = Vec::with_capacity(samples.len());
+    for (index, input) in samples.into_iter().enumerate() {
+        let sample = Sample {
+            seq: input.seq,
+            ts: input.ts,
+            rating: input.rating,
+            energy: input.energy,
+            hr: input.hr,
+        };
+        if let Err(reason) = sample.validate() {
+            rejections.push(rejection(index, reason));
+            continue;
+        }
+        let payload = serde_json::to_vec(&sample).map_err(anyhow::Error::from)?;
+        let ack = js
+            .publish(subject.clone(), payload.into())
+            .await
+            .map_err(|err| ApiError::from(anyhow::Error::from(err)))?;
+        acks.push(ack);
+    }
+    // Every publish is acknowledged by the stream before we answer: accepted means stored.
+    let accepted = acks.len();
+    let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
+    for ack in futures_util::future::join_all(acks).await {
+        ack.map_err(|_| ApiError::client(ErrorCode::Unavailable, "the energy stream is unavailable"))?;
+    }
+    let receipt = EnergyReceipt {
+        accepted: u32::try_from(accepted).unwrap_or(u32::MAX),
+        rejected: u32::try_from(rejections.len()).unwrap_or(u32::MAX),
+        rejections,
+    };
+    Ok(HttpResponse::Accepted().json(receipt))
+}
+
+fn rejection(index: usize, reason: Rejection) -> SampleRejection {
+    SampleRejection {
+        index: u32::try_from(index).unwrap_or(u32::MAX),
+        reason: reason.as_str().to_owned(),
+    }
+}
+
+async fn channel(hub: &LiveHub, id: Uuid) -> Result<Arc<Channel>, ApiError> {
+    hub.channel(id).await.map_err(|err| {
+        tracing::warn!(error = %err, "cannot subscribe to a live subject");
+        ApiError::client(ErrorCode::Unavailable, "live updates are unavailable")
+    })
+}
+
+/// The raw connection of a WebSocket upgrade: the extractor `actix_ws::handle` needs, documented
+/// as no request body.
+pub struct Upgrade(Payload);
+
+impl actix_web::FromRequest for Upgrade {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::MapOk<
+        <Payload as actix_web::FromRequest>::Future,
+        fn(Payload) -> Self,
+    >;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        use futures_util::TryFutureExt as _;
+        Payload::from_request(req, payload).map_ok(Upgrade as fn(Payload) -> Self)
+    }
+}
+
+impl apistos::ApiComponent for Upgrade {
+    fn child_schemas(
+        _: apistos::OpenApiVersion,
+    ) -> Vec<(String, apistos::reference_or::ReferenceOr<apistos::ApistosSchema>)> {
+        Vec::new()
+    }
+
+    fn schema(
+        _: apistos::OpenApiVersion,
+    ) -> Option<(String, apistos::reference_or::ReferenceOr<apistos::ApistosSchema>)> {
+        None
+    }
+}
+
+/// One encoded event: its name and its data.
+type Encoded = (&'static str, serde_json::Value);
+
+/// One client's place in its stream (see [`follow`]).
+struct Following {
+    follower: Follower,
+    due: VecDeque<Step>,
+    rx: tokio::sync::watch::Receiver<LiveState>,
+    channel: Arc<Channel>,
+    pool: Arc<PgPool>,
+    workout_id: Uuid,
+    viewer: Uuid,
+    finished: bool,
+    _gauge: ClientGauge,
+}
+
+impl Following {
+    async fn encode(&self, step: Step) -> (Encoded, bool) {
+        match step {
+            Step::Send(event) => {
+                let last = matches!(event, ClientEvent::Cancelled(_));
+                ((event.name(), event.data()), last)
+            }
+            Step::Ended(at) => {
+                let result = ended_result(&self.channel, &self.pool, self.workout_id, self.viewer).await;
+                (("ended", serde_json::json!({"at": at, "result": result})), true)
+            }
+        }
+    }
+}
+
+/// The events for one client, until the workout ends or is cancelled (or the client goes).
+fn follow(
+    channel: Arc<Channel>,
+    admitted: Admitted,
+    viewer: Uuid,
+    workout_id: Uuid,
+    pool: Arc<PgPool>,
+) -> impl futures_util::Stream<Item = Encoded> + 'static {
+    let (follower, opening) = Follower::new(viewer, admitted.initial);
+    let start = Following {
+        follower,
+        due: opening.into(),
+        rx: channel.subscribe(),
+        channel,
+        pool,
+        workout_id,
+        viewer,
+        finished: false,
+        _gauge: ClientGauge::new(),
+    };
+    futures_util::stream::unfold(start, |mut s| async move {
+        if s.finished {
+            return None;
+        }
+        loop {
+            if let Some(step) = s.due.pop_front() {
+                let (encoded, last) = s.encode(step).await;
+                s.finished = last;
+                return Some((encoded, s));
+            }
+            // Only the newest state is read: states published meanwhile are skipped.
+            if s.follower.is_done() || s.rx.changed().await.is_err() {
+                return None;
+            }
+            let steps = s.follower.next(&s.rx.borrow_and_update());
+            s.due.extend(steps);
+        }
+    })
+}
+
+/// A tick every `period`, first after one period.
+fn ticks(period: Duration) -> impl futures_util::Stream<Item = ()> {
+    let interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    futures_util::stream::unfold(interval, |mut interval| async move {
+        interval.tick().await;
+        Some(((), interval))
+    })
+}
+
+/// The viewer's result once the workout ended (`None` for its trainer or a trainee who never
+/// joined); every client on this node shares one read of the results.
+async fn ended_result(
+    channel: &Channel,
+    pool: &PgPool,
+    workout_id: Uuid,
+    viewer: Uuid,
+) -> Option<EndedResult> {
+    let results = channel
+        .results
+        .get_or_try_init(|| async { access::results(pool, workout_id).await.map(Arc::new) })
+        .await;
+    match results {
+        Ok(results) => results.get(&viewer).cloned(),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read results for the ended event");
+            None
+        }
+    }
+}
+
+/// The SSE encoding of one event.
+fn sse((name, data): &Encoded) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+/// Counts a client in [`hub::CLIENTS`] while alive.
+struct ClientGauge;
+
+impl ClientGauge {
+    fn new() -> Self {
+        metrics::gauge!(hub::CLIENTS).increment(1.0);
+        ClientGauge
+    }
+}
+
+impl Drop for ClientGauge {
+    fn drop(&mut self) {
+        metrics::gauge!(hub::CLIENTS).decrement(1.0);
+    }
+}
