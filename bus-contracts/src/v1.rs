@@ -262,6 +262,10 @@ pub struct WorkoutStatus {
     pub waitlist_count: u32,
     /// Lease epoch of the owner that answered.
     pub epoch: u64,
+    /// Trainees in the waiting room or the session right now (added in v1 after the first
+    /// release: absent from older owners' replies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<u32>,
 }
 
 /// The outcome of a booking.

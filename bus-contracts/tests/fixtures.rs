@@ -59,6 +59,10 @@ const FIXTURES: &[(&str, Check)] = &[
         round_trips::<Reply<WorkoutStatus>>,
     ),
     (
+        "reply.ok.workout_status_present.json",
+        round_trips::<Reply<WorkoutStatus>>,
+    ),
+    (
         "reply.ok.booking_booked.json",
         round_trips::<Reply<Booking>>,
     ),

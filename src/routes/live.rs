@@ -15,7 +15,9 @@ use actix_web::web::{Bytes, Data, Json, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, http::header};
 use apistos::web::{Scope, get, post, resource};
 use apistos::{api_component, api_operation};
-use bus_contracts::v1::WorkoutState;
+use super::actors_call;
+use bus_contracts::v1::{ActorKind, WorkoutCommand, WorkoutState, WorkoutStatus};
+use cultfit_actors::client::ActorClient;
 use bus_contracts::{ErrorCode, subjects};
 use cultfit_actors::live::sample::{Rejection, Sample};
 use futures_util::StreamExt as _;
@@ -53,6 +55,30 @@ async fn admit(pool: &PgPool, id: Uuid, viewer: LiveViewer) -> Result<Admitted, 
     access::admit(pool, id, viewer.user).await
 }
 
+/// [`admit`], with the waiting room counted by the workout's owner: PostgreSQL learns of joins
+/// only when the owner writes presence behind, so it may lag a join made a moment ago.
+async fn admit_to_stream(
+    pool: &PgPool,
+    actors: &ActorClient,
+    req: &HttpRequest,
+    id: Uuid,
+    viewer: LiveViewer,
+) -> Result<Admitted, ApiError> {
+    let mut admitted = admit(pool, id, viewer).await?;
+    if admitted.initial.state == WorkoutState::Scheduled {
+        let status: Result<WorkoutStatus, _> =
+            actors_call(actors, ActorKind::Workout, id, &WorkoutCommand::Get, req).await;
+        if let Ok(WorkoutStatus {
+            present: Some(present),
+            ..
+        }) = status
+        {
+            admitted.initial.present = present;
+        }
+    }
+    Ok(admitted)
+}
+
 /// Follow a workout live as Server-Sent Events (its trainer or a booked trainee). Events:
 /// `waiting {participants_waiting, starts_at}` before the start, `started {at}`, one `frame`
 /// per tick (top 10, your place, your neighbours), then `ended {at, result}` and the stream
@@ -70,11 +96,13 @@ async fn admit(pool: &PgPool, id: Uuid, viewer: LiveViewer) -> Result<Admitted, 
 pub async fn live_events(
     viewer: LiveViewer,
     id: Path<Uuid>,
+    req: HttpRequest,
     pool: Data<PgPool>,
     hub: Data<LiveHub>,
+    actors: Data<ActorClient>,
 ) -> Result<HttpResponse, ApiError> {
     let id = *id;
-    let admitted = admit(&pool, id, viewer).await?;
+    let admitted = admit_to_stream(&pool, &actors, &req, id, viewer).await?;
     let channel = channel(&hub, id).await?;
     let events = follow(channel, admitted, viewer.user.id, id, pool.into_inner())
         .map(|event| Some(Bytes::from(sse(&event))))
@@ -109,9 +137,10 @@ pub async fn live_socket(
     Upgrade(body): Upgrade,
     pool: Data<PgPool>,
     hub: Data<LiveHub>,
+    actors: Data<ActorClient>,
 ) -> Result<HttpResponse, ApiError> {
     let id = *id;
-    let admitted = admit(&pool, id, viewer).await?;
+    let admitted = admit_to_stream(&pool, &actors, &req, id, viewer).await?;
     let channel = channel(&hub, id).await?;
     let (response, mut session, mut incoming) = actix_ws::handle(&req, body)
         .map_err(|err| ApiError::client(ErrorCode::MalformedRequest, err.to_string()))?;

@@ -79,6 +79,7 @@ async fn select(
     let rows = sqlx::query!(
         r#"SELECT w.id, w.workout_type, w.title, w.description, w.trainer_id, u.full_name,
                   w.starts_at, w.duration_minutes, w.capacity, w.state::text AS "state!",
+                  w.started_at, w.ended_at,
                   (SELECT count(*) FROM registrations r WHERE r.workout_id = w.id AND r.status = 'booked') AS "booked_count!",
                   (SELECT count(*) FROM registrations r WHERE r.workout_id = w.id AND r.status = 'waitlisted') AS "waitlist_count!"
            FROM workouts w JOIN users u ON u.id = w.trainer_id
@@ -121,6 +122,8 @@ async fn select(
                 state: State::from(db::workout_state(&r.state)?),
                 booked_count: r.booked_count,
                 waitlist_count: r.waitlist_count,
+                started_at: r.started_at,
+                ended_at: r.ended_at,
             })
         })
         .collect()

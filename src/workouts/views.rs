@@ -81,6 +81,12 @@ pub struct WorkoutView {
     pub booked_count: i64,
     /// Trainees on the waitlist.
     pub waitlist_count: i64,
+    /// When it actually went live (wearables count session time from here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it actually ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
 }
 
 /// A page of workouts.

@@ -64,6 +64,7 @@ impl Entity for Trainer {
                         booked_count: 0,
                         waitlist_count: 0,
                         epoch,
+                        present: Some(0),
                     })
                 }
                 TrainerCommand::RescheduleWorkout {

@@ -332,5 +332,6 @@ fn status(workout: &Workout, epoch: u64) -> WorkoutStatus {
         booked_count: workout.booked_count(),
         waitlist_count: workout.waitlist_count(),
         epoch,
+        present: Some(workout.present_count()),
     }
 }

@@ -1,0 +1,622 @@
+//! The live path end to end: wearables publish on NATS (or apps POST energy), the workout's owner
+//! ranks, clients follow over SSE or WebSocket, and the end stores exact results.
+
+use crate::helpers::{ApiClient, TestApp, id_of, new_workout, problem, soon, token, user_id};
+use chrono::{DateTime, Utc};
+use futures_util::{SinkExt as _, StreamExt as _};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::time::{Instant, sleep, timeout};
+
+/// A live workout with booked, joined trainees.
+struct Class {
+    trainer: Value,
+    trainees: Vec<Value>,
+    id: String,
+    started_at: DateTime<Utc>,
+}
+
+/// Creates a workout, books and joins `n` trainees (after `prepare` ran for each), and starts it.
+async fn live_class(app: &ApiClient, n: usize) -> Class {
+    let class = waiting_class(app, n).await;
+    start(app, class).await
+}
+
+/// A workout with `n` booked and joined trainees, not started.
+async fn waiting_class(app: &ApiClient, n: usize) -> Class {
+    let trainer = app.signed_up("trainer").await;
+    let workout = app
+        .created_workout(token(&trainer), &new_workout(soon()))
+        .await;
+    let id = id_of(&workout).to_owned();
+    let mut trainees = Vec::new();
+    for _ in 0..n {
+        let trainee = app.signed_up("trainee").await;
+        assert_eq!(app.book(token(&trainee), &id).await.status(), StatusCode::CREATED);
+        assert_eq!(app.join_workout(token(&trainee), &id).await.status(), StatusCode::OK);
+        trainees.push(trainee);
+    }
+    Class {
+        trainer,
+        trainees,
+        id,
+        started_at: DateTime::<Utc>::MIN_UTC,
+    }
+}
+
+async fn start(app: &ApiClient, mut class: Class) -> Class {
+    let response = app.start_workout(token(&class.trainer), &class.id).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let workout: Value = app
+        .get_workout(token(&class.trainer), &class.id)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    class.started_at = workout["started_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no started_at in {workout}"));
+    class
+}
+
+fn subject(workout: &str, user: &str) -> String {
+    format!("cultfit.v1.workouts.{workout}.energy.{user}")
+}
+
+/// A sample stamped in the middle of second `second` of the session.
+fn sample(class: &Class, second: i64, seq: u64, rating: f64, energy: f64) -> Value {
+    let ts = class.started_at.timestamp_millis() + second * 1000 + 500;
+    json!({"seq": seq, "ts": ts, "rating": rating, "energy": energy})
+}
+
+async fn publish(nats: &async_nats::Client, subject: String, payload: impl Into<Vec<u8>>) {
+    nats.publish(subject, payload.into().into()).await.expect("publish");
+}
+
+async fn leaderboard(app: &ApiClient, token: &str, id: &str) -> Value {
+    app.get(&format!("/api/v1/workouts/{id}/leaderboard"), Some(token))
+        .await
+        .json()
+        .await
+        .unwrap_or_default()
+}
+
+/// Polls the leaderboard until `check` holds (or 15 s pass) and returns the last one seen.
+async fn leaderboard_until(
+    app: &ApiClient,
+    token: &str,
+    id: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let board = leaderboard(app, token, id).await;
+        if check(&board) || Instant::now() > deadline {
+            return board;
+        }
+        sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Energy per user id in a leaderboard's top.
+fn energies(board: &Value) -> Vec<(String, i64)> {
+    board["top"]
+        .as_array()
+        .map(|top| {
+            top.iter()
+                .map(|p| {
+                    let who = p["user_id"].as_str().unwrap_or("anonymous").to_owned();
+                    (who, p["energy"].as_i64().unwrap_or(-1))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A counter's value in a node's Prometheus text, 0 if absent.
+async fn counter(app: &ApiClient, series: &str) -> f64 {
+    let text = app.get("/metrics", None).await.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_trainees_with_scripted_streams_get_exact_ranks_energy_calories_and_minutes() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        args: &["--tick-ms", "200"],
+        ..Default::default()
+    })
+    .await;
+    let class = waiting_class(&app, 3).await;
+    // The first has a full profile and a heart-rate strap: Keytel; the others get MET.
+    let response = app
+        .patch_me(
+            token(&class.trainees[0]),
+            &json!({"weight_kg": 80.0, "birth_year": 1990, "sex": "male"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let class = start(&app, class).await;
+    let nats = async_nats::connect(&app.nats.url).await.expect("nats");
+    let efforts = [90.0, 60.0, 30.0];
+
+    // Ten seconds of 1 Hz samples each, every one sent twice, then the first half replayed:
+    // none of that may change a total or a curve.
+    for (trainee, rating) in class.trainees.iter().zip(efforts) {
+        let to = subject(&class.id, user_id(trainee));
+        let stream: Vec<Value> = (0..10)
+            .map(|s| {
+                let mut v = sample(&class, s, s as u64 + 1, rating, rating * (s + 1) as f64);
+                if rating == 90.0 {
+                    v["hr"] = json!(150);
+                }
+                v
+            })
+            .collect();
+        for v in stream.iter().chain(stream.iter()).chain(stream[..5].iter()) {
+            publish(&nats, to.clone(), v.to_string()).await;
+        }
+    }
+    nats.flush().await.expect("flush");
+
+    let trainer = token(&class.trainer);
+    let expected: Vec<(String, i64)> = class
+        .trainees
+        .iter()
+        .zip([900, 600, 300])
+        .map(|(t, e)| (user_id(t).to_owned(), e))
+        .collect();
+    let board = leaderboard_until(&app, trainer, &class.id, |b| energies(b) == expected).await;
+    assert_eq!(energies(&board), expected, "{board}");
+    assert_eq!(board["participants"], 3);
+    assert_eq!(board["samples_accepted"], 30, "each sample counted once: {board}");
+
+    // Run past the last sample so every participant is active for the whole session.
+    let ends_no_earlier = class.started_at + chrono::TimeDelta::seconds(11);
+    while Utc::now() < ends_no_earlier {
+        sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.end_workout(trainer, &class.id).await.status(), StatusCode::OK);
+
+    let results: Value = app
+        .get(&format!("/api/v1/workouts/{}/results", class.id), Some(trainer))
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let ranking: Vec<(i64, String, i64)> = results["items"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|r| {
+            (
+                r["rank"].as_i64().unwrap_or(0),
+                r["user_id"].as_str().unwrap_or("").to_owned(),
+                r["energy"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    let expected_ranking: Vec<(i64, String, i64)> = expected
+        .iter()
+        .zip(1..)
+        .map(|((who, energy), rank)| (rank, who.clone(), *energy))
+        .collect();
+    assert_eq!(ranking, expected_ranking, "{results}");
+
+    let age = f64::from(chrono::Datelike::year(&Utc::now()) - 1990);
+    for (trainee, rating) in class.trainees.iter().zip(efforts) {
+        let me: Value = app
+            .get(&format!("/api/v1/workouts/{}/results/me", class.id), Some(token(trainee)))
+            .await
+            .json()
+            .await
+            .unwrap_or_default();
+        // The session lasted 11 to 15 s; a sample's rating holds for 5 s after it, so every
+        // second was active at the same effort.
+        let active = me["active_seconds"].as_i64().unwrap_or(0);
+        assert!((11..=15).contains(&active), "{me}");
+        assert_eq!(me["per_minute"], json!([rating]), "{me}");
+        let curve = me["energy_curve"].as_array().cloned().unwrap_or_default();
+        assert_eq!(curve.len() as i64, active, "{me}");
+        assert_eq!(curve[0], json!(rating as i64), "first second: {me}");
+        assert_eq!(curve[9], json!(rating as i64 * 10), "tenth second: {me}");
+        let kcal_per_min = if rating == 90.0 {
+            (-55.0969 + 0.6309 * 150.0 + 0.1988 * 80.0 + 0.2017 * age) / 4.184
+        } else {
+            (1.5 + rating / 100.0 * 10.5) * 3.5 * 70.0 / 200.0
+        };
+        let calories = me["calories"].as_f64().unwrap_or(0.0);
+        let expected = kcal_per_min * active as f64 / 60.0;
+        assert!((calories - expected).abs() < 0.01, "{calories} vs {expected}: {me}");
+    }
+
+    // Ending again changes nothing.
+    let again = app.end_workout(trainer, &class.id).await;
+    problem(again, StatusCode::CONFLICT).await;
+    let unchanged: Value = app
+        .get(&format!("/api/v1/workouts/{}/results", class.id), Some(trainer))
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(unchanged, results);
+}
+
+/// Every kind of bad sample, as a wearable could send it, and its metrics label.
+fn bad_samples(class: &Class, stranger: &str) -> Vec<(&'static str, String, String)> {
+    let me = user_id(&class.trainees[0]);
+    let to = subject(&class.id, me);
+    let far_future = Utc::now().timestamp_millis() + 3_600_000;
+    vec![
+        ("malformed", to.clone(), "not json".to_owned()),
+        ("malformed", to.clone(), r#"{"seq":"1","ts":1,"rating":5,"energy":1}"#.to_owned()),
+        ("malformed", to.clone(), sample(class, 1, 9, 50.0, -1.0).to_string()),
+        ("not_participant", subject(&class.id, "not-a-user"), sample(class, 1, 9, 50.0, 1.0).to_string()),
+        ("not_participant", subject(&class.id, stranger), sample(class, 1, 1, 50.0, 1.0).to_string()),
+        ("rating_out_of_range", to.clone(), sample(class, 1, 9, 101.0, 1.0).to_string()),
+        ("energy_decreasing", to.clone(), sample(class, 2, 9, 50.0, 10.0).to_string()),
+        ("energy_too_fast", to.clone(), sample(class, 2, 9, 50.0, 5_000.0).to_string()),
+        (
+            "timestamp_out_of_range",
+            to,
+            json!({"seq": 9, "ts": far_future, "rating": 50, "energy": 200}).to_string(),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_bad_sample_is_rejected_and_counted_and_garbage_leaves_the_session_healthy() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        args: &["--tick-ms", "200"],
+        ..Default::default()
+    })
+    .await;
+    let class = waiting_class(&app, 1).await;
+    let nats = async_nats::connect(&app.nats.url).await.expect("nats");
+    let me = user_id(&class.trainees[0]).to_owned();
+    // Published before the start: refused as not live once the session reads its stream.
+    publish(&nats, subject(&class.id, &me), json!({"seq": 1, "ts": Utc::now().timestamp_millis(), "rating": 10, "energy": 1}).to_string()).await;
+    nats.flush().await.expect("flush");
+    sleep(Duration::from_millis(50)).await;
+    let class = start(&app, class).await;
+    let trainer = token(&class.trainer).to_owned();
+
+    // A good sample first, so "decreasing" has something to decrease from.
+    publish(&nats, subject(&class.id, &me), sample(&class, 1, 5, 50.0, 50.0).to_string()).await;
+    nats.flush().await.expect("flush");
+    let board = leaderboard_until(&app, &trainer, &class.id, |b| energies(b) == vec![(me.clone(), 50)]).await;
+    assert_eq!(energies(&board), vec![(me.clone(), 50)], "{board}");
+    let rejected = |reason: &str| format!("cultfit_samples_rejected_total{{reason=\"{reason}\"}}");
+    assert_eq!(counter(&app, &rejected("not_live")).await, 1.0, "the sample sent before the start");
+
+    // Out of order: seq 8 arrives before seq 7, which is then stale and changes nothing.
+    for (seq, energy) in [(8, 80.0), (7, 70.0), (8, 80.0)] {
+        publish(&nats, subject(&class.id, &me), sample(&class, 2, seq, 50.0, energy).to_string()).await;
+    }
+    nats.flush().await.expect("flush");
+    let board = leaderboard_until(&app, &trainer, &class.id, |b| b["samples_accepted"] == 2).await;
+    assert_eq!(energies(&board), vec![(me.clone(), 80)], "{board}");
+    sleep(Duration::from_millis(500)).await;
+    let board = leaderboard(&app, &trainer, &class.id).await;
+    assert_eq!((energies(&board), &board["samples_accepted"]), (vec![(me.clone(), 80)], &json!(2)), "{board}");
+
+    let stranger = app.signed_up("trainee").await;
+    for (reason, to, payload) in bad_samples(&class, user_id(&stranger)) {
+        let before = counter(&app, &rejected(reason)).await;
+        publish(&nats, to.clone(), payload.clone()).await;
+        nats.flush().await.expect("flush");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while counter(&app, &rejected(reason)).await < before + 1.0 && Instant::now() < deadline {
+            sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(counter(&app, &rejected(reason)).await, before + 1.0, "{reason}: {to} {payload}");
+    }
+
+    // A flood of garbage: random bytes, huge payloads, wrong subjects. The session keeps ranking.
+    let mut seed = 7u64;
+    for i in 0..3_000u32 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let len = (seed >> 40) as usize % 300;
+        let bytes: Vec<u8> = (0..len).map(|k| (seed >> (k % 56)) as u8).collect();
+        let to = if i % 3 == 0 { subject(&class.id, &me) } else { format!("cultfit.v1.workouts.{}.energy.x{i}", class.id) };
+        publish(&nats, to, bytes).await;
+    }
+    publish(&nats, subject(&class.id, &me), vec![b'{'; 1 << 16]).await;
+    publish(&nats, subject(&class.id, &me), sample(&class, 3, 10, 70.0, 120.0).to_string()).await;
+    nats.flush().await.expect("flush");
+    let board = leaderboard_until(&app, &trainer, &class.id, |b| energies(b) == vec![(me.clone(), 120)]).await;
+    assert_eq!(energies(&board), vec![(me.clone(), 120)], "the session still ranks: {board}");
+    let garbage = counter(&app, &rejected("malformed")).await
+        + counter(&app, &rejected("not_participant")).await;
+    assert!(garbage >= 3_001.0, "every piece of garbage was counted: {garbage}");
+    let accepted = counter(&app, "cultfit_samples_accepted_total").await;
+    assert_eq!(accepted, 3.0, "only the three good samples were accepted");
+    assert_eq!(app.end_workout(&trainer, &class.id).await.status(), StatusCode::OK);
+}
+
+/// Reads Server-Sent Events from a streaming response.
+struct Sse {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Sse {
+    async fn open(app: &ApiClient, url: &str) -> Self {
+        let response = app.client.get(app.url(url)).send().await.expect("open SSE");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap_or(""),
+            "text/event-stream"
+        );
+        Sse {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (name, data), skipping comments; `None` when the stream ends.
+    async fn next(&mut self) -> Option<(String, Value)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = None;
+                let mut data = Value::Null;
+                for line in block.lines() {
+                    if let Some(n) = line.strip_prefix("event: ") {
+                        name = Some(n.to_owned());
+                    } else if let Some(d) = line.strip_prefix("data: ") {
+                        data = serde_json::from_str(d).unwrap_or(Value::Null);
+                    }
+                }
+                if let Some(name) = name {
+                    return Some((name, data));
+                }
+                continue;
+            }
+            let chunk = timeout(Duration::from_secs(10), self.response.chunk())
+                .await
+                .expect("an SSE event within 10 s")
+                .expect("SSE read");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk?));
+        }
+    }
+
+    /// Skips events until one named `name`.
+    async fn until(&mut self, name: &str) -> Value {
+        while let Some((event, data)) = self.next().await {
+            if event == name {
+                return data;
+            }
+        }
+        panic!("the stream ended before `{name}`");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_sse_a_trainee_waits_then_sees_the_start_frames_and_the_end_with_the_result() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        args: &["--tick-ms", "200"],
+        ..Default::default()
+    })
+    .await;
+    let class = waiting_class(&app, 1).await;
+    let trainee = class.trainees[0].clone();
+    let trainee = &trainee;
+    let joined: Value = app.join_workout(token(trainee), &class.id).await.json().await.unwrap_or_default();
+    let live_url = joined["live_url"].as_str().unwrap_or_else(|| panic!("{joined}"));
+    assert!(live_url.contains("?ticket="), "{joined}");
+
+    // No Authorization header: the ticket is the credential, as in a browser.
+    let mut events = Sse::open(&app, live_url).await;
+    let waiting = events.until("waiting").await;
+    assert_eq!(waiting["participants_waiting"], 1, "{waiting}");
+    assert!(waiting["starts_at"].is_string());
+
+    let class = start(&app, class).await;
+    events.until("started").await;
+    let nats = async_nats::connect(&app.nats.url).await.expect("nats");
+    let me = user_id(trainee).to_owned();
+    publish(&nats, subject(&class.id, &me), sample(&class, 0, 1, 80.0, 80.0).to_string()).await;
+    nats.flush().await.expect("flush");
+    loop {
+        let frame = events.until("frame").await;
+        if frame["me"]["energy"] == 80 {
+            assert_eq!(frame["me"]["rank"], 1);
+            assert_eq!(frame["top"][0]["user_id"], me.as_str());
+            assert_eq!(frame["around"][0]["energy"], 80);
+            break;
+        }
+    }
+    assert_eq!(app.end_workout(token(&class.trainer), &class.id).await.status(), StatusCode::OK);
+    let ended = events.until("ended").await;
+    assert_eq!(ended["result"]["rank"], 1, "{ended}");
+    assert_eq!(ended["result"]["energy"], 80, "{ended}");
+    assert!(events.next().await.is_none(), "the stream closes after `ended`");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_websocket_a_trainee_waits_then_sees_the_start_frames_and_the_end_with_the_result() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        args: &["--tick-ms", "200"],
+        ..Default::default()
+    })
+    .await;
+    let class = waiting_class(&app, 1).await;
+    let trainee = class.trainees[0].clone();
+    let trainee = &trainee;
+    let joined: Value = app.join_workout(token(trainee), &class.id).await.json().await.unwrap_or_default();
+    let ws_url = joined["ws_url"].as_str().unwrap_or_else(|| panic!("{joined}"));
+    let url = app.url(ws_url).replacen("http://", "ws://", 1);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket");
+    let mut next = async || -> Option<(String, Value)> {
+        loop {
+            let message = timeout(Duration::from_secs(10), socket.next()).await.expect("a message within 10 s")?;
+            match message.expect("WebSocket read") {
+                tokio_tungstenite::tungstenite::Message::Text(text) => {
+                    let v: Value = serde_json::from_str(&text).unwrap_or_default();
+                    return Some((v["event"].as_str().unwrap_or("").to_owned(), v["data"].clone()));
+                }
+                tokio_tungstenite::tungstenite::Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+    };
+    let (event, waiting) = next().await.expect("waiting");
+    assert_eq!((event.as_str(), &waiting["participants_waiting"]), ("waiting", &json!(1)));
+
+    let class = start(&app, class).await;
+    let nats = async_nats::connect(&app.nats.url).await.expect("nats");
+    let me = user_id(trainee).to_owned();
+    publish(&nats, subject(&class.id, &me), sample(&class, 0, 1, 40.0, 40.0).to_string()).await;
+    nats.flush().await.expect("flush");
+    let mut seen = Vec::new();
+    let mut ending = false;
+    loop {
+        let (event, data) = next().await.expect("stream open until ended");
+        if seen.last() != Some(&event) {
+            seen.push(event.clone());
+        }
+        if event == "frame" && data["me"]["energy"] == 40 && !ending {
+            ending = true;
+            assert_eq!(app.end_workout(token(&class.trainer), &class.id).await.status(), StatusCode::OK);
+        }
+        if event == "ended" {
+            assert_eq!(data["result"]["energy"], 40, "{data}");
+            break;
+        }
+    }
+    assert_eq!(seen.first().map(String::as_str), Some("started"), "{seen:?}");
+    assert!(seen.contains(&"frame".to_owned()), "{seen:?}");
+    assert!(next().await.is_none(), "the socket closes after `ended`");
+    let _ = socket.close(None).await;
+}
+
+#[tokio::test]
+async fn only_its_trainer_and_booked_trainees_may_follow_a_workout() {
+    let app = TestApp::spawn().await;
+    let class = live_class(&app, 1).await;
+    let other = waiting_class(&app, 0).await;
+    let outsider = app.signed_up("trainee").await;
+    let other_trainer = app.signed_up("trainer").await;
+    let id = &class.id;
+    let paths = [
+        format!("/api/v1/workouts/{id}/live"),
+        format!("/api/v1/workouts/{id}/leaderboard"),
+    ];
+    for path in &paths {
+        for who in [&outsider, &other_trainer] {
+            let response = app.get(path, Some(token(who))).await;
+            problem(response, StatusCode::FORBIDDEN).await;
+        }
+        let response = app.get(path, None).await;
+        problem(response, StatusCode::UNAUTHORIZED).await;
+        let response = app.get(&format!("{path}?ticket=forged"), None).await;
+        problem(response, StatusCode::UNAUTHORIZED).await;
+    }
+    // A ticket is bound to its workout; an access token is not a ticket.
+    let ticket: Value = app
+        .post_json(&format!("/api/v1/workouts/{}/live/tickets", other.id), &json!({}), Some(token(&other.trainer)))
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let foreign = ticket["ticket"].as_str().unwrap_or_else(|| panic!("{ticket}"));
+    let response = app.get(&format!("/api/v1/workouts/{id}/live?ticket={foreign}"), None).await;
+    problem(response, StatusCode::FORBIDDEN).await;
+    let access = token(&class.trainees[0]);
+    let response = app.get(&format!("/api/v1/workouts/{id}/live?ticket={access}"), None).await;
+    problem(response, StatusCode::UNAUTHORIZED).await;
+    let response = app
+        .post_json(&format!("/api/v1/workouts/{id}/live/tickets"), &json!({}), Some(token(&outsider)))
+        .await;
+    problem(response, StatusCode::FORBIDDEN).await;
+    // The WebSocket route applies the same rules before upgrading.
+    let url = app.url(&format!("/api/v1/workouts/{id}/live/ws?ticket={foreign}")).replacen("http://", "ws://", 1);
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+    // Those who may follow can.
+    for who in [&class.trainer, &class.trainees[0]] {
+        let response = app.get(&format!("/api/v1/workouts/{id}/leaderboard"), Some(token(who))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let response = app.get(&format!("/api/v1/workouts/{}/leaderboard", uuid::Uuid::new_v4()), Some(token(&outsider))).await;
+    problem(response, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn apps_without_nats_post_energy_batches_into_the_same_pipeline() {
+    let app = TestApp::spawn().await;
+    let class = waiting_class(&app, 1).await;
+    let trainee = token(&class.trainees[0]).to_owned();
+    let path = format!("/api/v1/workouts/{}/energy", class.id);
+    let batch = |class: &Class| {
+        json!({"samples": [
+            sample(class, 0, 1, 50.0, 50.0),
+            sample(class, 1, 2, 150.0, 60.0),
+            sample(class, 1, 3, 60.0, 110.0),
+        ]})
+    };
+    let early = app.post_json(&path, &batch(&class), Some(&trainee)).await;
+    let body = problem(early, StatusCode::CONFLICT).await;
+    assert_eq!(body["code"], "invalid_state");
+
+    let class = start(&app, class).await;
+    let response = app.post_json(&path, &batch(&class), Some(&trainee)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let receipt: Value = response.json().await.unwrap_or_default();
+    assert_eq!(
+        receipt,
+        json!({"accepted": 2, "rejected": 1, "rejections": [{"index": 1, "reason": "rating_out_of_range"}]})
+    );
+    let me = user_id(&class.trainees[0]).to_owned();
+    let board = leaderboard_until(&app, &trainee, &class.id, |b| b["me"]["energy"] == 110).await;
+    assert_eq!(board["me"]["energy"], 110, "{board}");
+    assert_eq!(energies(&board), vec![(me, 110)]);
+
+    for (body, status) in [
+        (json!({"samples": []}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"samples": [{"seq": 1}]}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"samples": vec![sample(&class, 2, 4, 1.0, 1.0); 1001]}), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let response = app.post_json(&path, &body, Some(&trainee)).await;
+        problem(response, status).await;
+    }
+    let outsider = app.signed_up("trainee").await;
+    for who in [token(&outsider), token(&class.trainer)] {
+        let response = app.post_json(&path, &batch(&class), Some(who)).await;
+        problem(response, StatusCode::FORBIDDEN).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trainer_ends_the_stream_for_everyone_and_a_cancelled_waiting_room_hears_it() {
+    let app = TestApp::spawn().await;
+    let class = waiting_class(&app, 1).await;
+    let ticket: Value = app
+        .post_json(&format!("/api/v1/workouts/{}/live/tickets", class.id), &json!({}), Some(token(&class.trainer)))
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let mut events = Sse::open(&app, ticket["live_url"].as_str().unwrap_or_default()).await;
+    events.until("waiting").await;
+    let response = app
+        .cancel_workout(token(&class.trainer), &class.id, &json!({"reason": "trainer is ill"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cancelled = events.until("cancelled").await;
+    assert_eq!(cancelled["reason"], "trainer is ill");
+    assert!(events.next().await.is_none());
+    let mut socket = tokio_tungstenite::connect_async(
+        app.url(ticket["ws_url"].as_str().unwrap_or_default()).replacen("http://", "ws://", 1),
+    )
+    .await
+    .expect("WebSocket")
+    .0;
+    let first = timeout(Duration::from_secs(5), socket.next()).await.expect("a message");
+    let text = first.and_then(Result::ok).map(|m| m.to_string()).unwrap_or_default();
+    assert!(text.contains("\"cancelled\""), "{text}");
+    let _ = socket.send(tokio_tungstenite::tungstenite::Message::Close(None)).await;
+}
