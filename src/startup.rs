@@ -60,13 +60,12 @@ impl Application {
             .connect_lazy(&config.database_url)
             .context("invalid DATABASE_URL")?;
         let nats = connect_nats(&config).await?;
-        let buckets =
-            cultfit_actors::bus::ensure(
-                &jetstream::new(nats.clone()),
-                config.lease_ttl,
-                config.energy_retention,
-            )
-            .await?;
+        let buckets = cultfit_actors::bus::ensure(
+            &jetstream::new(nats.clone()),
+            config.lease_ttl,
+            config.energy_retention,
+        )
+        .await?;
         let directory = Directory::watch(&buckets.nodes).await?;
         // Long enough to outlive a dead owner's lease (failover) with room for activation.
         let actors = ActorClient::new(

@@ -146,8 +146,12 @@ impl LiveViewer {
             .app_data::<web::Data<JwtKeys>>()
             .ok_or_else(|| anyhow::anyhow!("JwtKeys missing from app data"))?;
         let claims = keys.verify_live(&ticket).map_err(|err| match err {
-            TokenError::Expired => ApiError::client(ErrorCode::TokenExpired, "the ticket has expired"),
-            TokenError::Invalid => ApiError::client(ErrorCode::InvalidToken, "the ticket is invalid"),
+            TokenError::Expired => {
+                ApiError::client(ErrorCode::TokenExpired, "the ticket has expired")
+            }
+            TokenError::Invalid => {
+                ApiError::client(ErrorCode::InvalidToken, "the ticket is invalid")
+            }
         })?;
         Ok(LiveViewer {
             user: AuthUser {

@@ -168,7 +168,12 @@ pub struct LiveClaims {
 
 impl JwtKeys {
     /// A ticket for `user_id` to open `workout_id`'s live stream.
-    pub fn issue_live(&self, user_id: Uuid, role: Role, workout_id: Uuid) -> anyhow::Result<String> {
+    pub fn issue_live(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        workout_id: Uuid,
+    ) -> anyhow::Result<String> {
         let claims = LiveClaims {
             sub: user_id,
             role,

@@ -72,7 +72,10 @@ impl LiveHub {
             .nats
             .subscribe(subjects::workout_live(workout_id))
             .await?;
-        let mut channels = self.channels.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let mut channels = self
+            .channels
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
         if let Some(channel) = channels.get(&workout_id).and_then(Weak::upgrade) {
             return Ok(channel); // someone subscribed meanwhile; ours is dropped
         }

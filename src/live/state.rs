@@ -182,12 +182,24 @@ mod tests {
         let (mut state, mut asm) = (LiveState::default(), Assembler::default());
         assert!(state.apply(part(2, 5, 0, 1, &[1]), &mut asm));
         assert!(!state.apply(part(1, 9, 0, 1, &[1]), &mut asm));
-        assert!(!state.apply(LiveMessage::Ended { epoch: 1, at: at(1) }, &mut asm));
+        assert!(!state.apply(
+            LiveMessage::Ended {
+                epoch: 1,
+                at: at(1)
+            },
+            &mut asm
+        ));
         assert!(state.ended.is_none());
-        assert_eq!(state.frame.as_ref().map(|f| (f.epoch, f.tick)), Some((2, 5)));
+        assert_eq!(
+            state.frame.as_ref().map(|f| (f.epoch, f.tick)),
+            Some((2, 5))
+        );
         // The new owner's ticks start again from 1.
         assert!(state.apply(part(3, 1, 0, 1, &[1]), &mut asm));
-        assert_eq!(state.frame.as_ref().map(|f| (f.epoch, f.tick)), Some((3, 1)));
+        assert_eq!(
+            state.frame.as_ref().map(|f| (f.epoch, f.tick)),
+            Some((3, 1))
+        );
     }
 
     #[test]
@@ -203,8 +215,14 @@ mod tests {
                 epoch: 1,
                 starts_at: at(120),
             },
-            LiveMessage::Started { epoch: 1, at: at(118) },
-            LiveMessage::Ended { epoch: 1, at: at(900) },
+            LiveMessage::Started {
+                epoch: 1,
+                at: at(118),
+            },
+            LiveMessage::Ended {
+                epoch: 1,
+                at: at(900),
+            },
         ];
         for message in messages {
             assert!(state.apply(message, &mut asm));

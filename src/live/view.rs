@@ -427,7 +427,10 @@ mod tests {
             ..LiveState::default()
         };
         assert_eq!(names(&follower.next(&state)), vec!["waiting"]);
-        assert!(follower.next(&state).is_empty(), "nothing new, nothing sent");
+        assert!(
+            follower.next(&state).is_empty(),
+            "nothing new, nothing sent"
+        );
         // A slow client that missed `started` and two ticks still gets `started`, then the newest.
         state.started = Some(at(61));
         state.frame = Some(Arc::new(standings(3)));

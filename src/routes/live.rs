@@ -4,6 +4,8 @@
 //! Streams are served from this node's [`LiveHub`]: one NATS subscription per workout followed
 //! here, whatever the number of clients, and each client's view cut from the newest state.
 
+use super::actors_call;
+use crate::auth::extractor::TicketQuery;
 use crate::auth::tokens::{JwtKeys, LIVE_TICKET_TTL_SECS};
 use crate::auth::{AuthUser, LiveViewer, Trainee};
 use crate::error::ApiError;
@@ -11,14 +13,13 @@ use crate::live::access::{self, Admitted, EndedResult};
 use crate::live::hub::{self, Channel, LiveHub};
 use crate::live::state::LiveState;
 use crate::live::view::{ClientEvent, Follower, FrameView, Step, slice};
-use actix_web::web::{Bytes, Data, Json, Path, Payload};
+use actix_web::web::{Bytes, Data, Json, Path, Payload, Query};
 use actix_web::{HttpRequest, HttpResponse, http::header};
 use apistos::web::{Scope, get, post, resource};
 use apistos::{api_component, api_operation};
-use super::actors_call;
 use bus_contracts::v1::{ActorKind, WorkoutCommand, WorkoutState, WorkoutStatus};
-use cultfit_actors::client::ActorClient;
 use bus_contracts::{ErrorCode, subjects};
+use cultfit_actors::client::ActorClient;
 use cultfit_actors::live::sample::{Rejection, Sample};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
@@ -79,8 +80,9 @@ async fn admit_to_stream(
     Ok(admitted)
 }
 
-/// Follow a workout live as Server-Sent Events (its trainer or a booked trainee). Events:
-/// `waiting {participants_waiting, starts_at}` before the start, `started {at}`, one `frame`
+/// Follow a workout live (Server-Sent Events).
+///
+/// For its trainer and its booked trainees. Events: `waiting {participants_waiting, starts_at}` before the start, `started {at}`, one `frame`
 /// per tick (top 10, your place, your neighbours), then `ended {at, result}` and the stream
 /// closes; also `rescheduled {starts_at}` and `cancelled {reason}`. Browsers pass `?ticket=`
 /// (from `join` or `POST /live/tickets`) instead of the header.
@@ -96,6 +98,7 @@ async fn admit_to_stream(
 pub async fn live_events(
     viewer: LiveViewer,
     id: Path<Uuid>,
+    _ticket: Query<TicketQuery>,
     req: HttpRequest,
     pool: Data<PgPool>,
     hub: Data<LiveHub>,
@@ -119,8 +122,9 @@ pub async fn live_events(
         .streaming(body))
 }
 
-/// Follow a workout live over a WebSocket: the same events as the SSE stream, each a text
-/// message `{"event": name, "data": {...}}`. Same access rules and `?ticket=`.
+/// Follow a workout live (WebSocket).
+///
+/// The same events as the SSE stream, each a text message `{"event": name, "data": {...}}`. Same access rules and `?ticket=`.
 #[api_operation(
     operation_id = "follow_live_ws",
     tag = "taking part",
@@ -133,6 +137,7 @@ pub async fn live_events(
 pub async fn live_socket(
     viewer: LiveViewer,
     id: Path<Uuid>,
+    _ticket: Query<TicketQuery>,
     req: HttpRequest,
     Upgrade(body): Upgrade,
     pool: Data<PgPool>,
@@ -188,8 +193,10 @@ pub struct LiveTicket {
     pub ws_url: String,
 }
 
-/// A short-lived ticket for this workout's live streams (its trainer or a booked trainee), for
-/// browsers, which cannot set the Authorization header on `EventSource` or WebSocket.
+/// Get a ticket for the live streams.
+///
+/// For its trainer and its booked trainees: a short-lived `?ticket=` for browsers, which cannot
+/// set the Authorization header on `EventSource` or WebSocket.
 #[api_operation(
     operation_id = "issue_live_ticket",
     tag = "taking part",
@@ -219,8 +226,10 @@ pub fn ticket(keys: &JwtKeys, user: AuthUser, id: Uuid) -> Result<LiveTicket, Ap
     })
 }
 
-/// The current leaderboard, as the stream's latest `frame` shows it to you (its trainer or a
-/// booked trainee, while the workout is live).
+/// The current leaderboard.
+///
+/// As the stream's latest `frame` shows it to you (its trainer or a booked trainee, while the
+/// workout is live).
 #[api_operation(
     operation_id = "get_leaderboard",
     tag = "taking part",
@@ -234,6 +243,7 @@ pub fn ticket(keys: &JwtKeys, user: AuthUser, id: Uuid) -> Result<LiveTicket, Ap
 pub async fn get_leaderboard(
     viewer: LiveViewer,
     id: Path<Uuid>,
+    _ticket: Query<TicketQuery>,
     pool: Data<PgPool>,
     hub: Data<LiveHub>,
 ) -> Result<Json<FrameView>, ApiError> {
@@ -308,8 +318,9 @@ pub struct SampleRejection {
     pub reason: String,
 }
 
-/// Send energy samples from an app without NATS (a trainee with a booked place, while live).
-/// They join the same pipeline as a wearable's: stored in the `ENERGY` stream and read by the
+/// Send energy samples (apps without NATS).
+///
+/// For a trainee with a booked place, while the workout is live. They join the same pipeline as a wearable's: stored in the `ENERGY` stream and read by the
 /// workout's owner, which may still refuse one (e.g. energy rising impossibly fast).
 #[api_operation(
     operation_id = "post_energy",
@@ -370,7 +381,9 @@ pub async fn post_energy(
     let accepted = acks.len();
     let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
     for ack in futures_util::future::join_all(acks).await {
-        ack.map_err(|_| ApiError::client(ErrorCode::Unavailable, "the energy stream is unavailable"))?;
+        ack.map_err(|_| {
+            ApiError::client(ErrorCode::Unavailable, "the energy stream is unavailable")
+        })?;
     }
     let receipt = EnergyReceipt {
         accepted: u32::try_from(accepted).unwrap_or(u32::MAX),
@@ -414,13 +427,19 @@ impl actix_web::FromRequest for Upgrade {
 impl apistos::ApiComponent for Upgrade {
     fn child_schemas(
         _: apistos::OpenApiVersion,
-    ) -> Vec<(String, apistos::reference_or::ReferenceOr<apistos::ApistosSchema>)> {
+    ) -> Vec<(
+        String,
+        apistos::reference_or::ReferenceOr<apistos::ApistosSchema>,
+    )> {
         Vec::new()
     }
 
     fn schema(
         _: apistos::OpenApiVersion,
-    ) -> Option<(String, apistos::reference_or::ReferenceOr<apistos::ApistosSchema>)> {
+    ) -> Option<(
+        String,
+        apistos::reference_or::ReferenceOr<apistos::ApistosSchema>,
+    )> {
         None
     }
 }
@@ -449,8 +468,12 @@ impl Following {
                 ((event.name(), event.data()), last)
             }
             Step::Ended(at) => {
-                let result = ended_result(&self.channel, &self.pool, self.workout_id, self.viewer).await;
-                (("ended", serde_json::json!({"at": at, "result": result})), true)
+                let result =
+                    ended_result(&self.channel, &self.pool, self.workout_id, self.viewer).await;
+                (
+                    ("ended", serde_json::json!({"at": at, "result": result})),
+                    true,
+                )
             }
         }
     }

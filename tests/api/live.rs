@@ -33,8 +33,14 @@ async fn waiting_class(app: &ApiClient, n: usize) -> Class {
     let mut trainees = Vec::new();
     for _ in 0..n {
         let trainee = app.signed_up("trainee").await;
-        assert_eq!(app.book(token(&trainee), &id).await.status(), StatusCode::CREATED);
-        assert_eq!(app.join_workout(token(&trainee), &id).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.book(token(&trainee), &id).await.status(),
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            app.join_workout(token(&trainee), &id).await.status(),
+            StatusCode::OK
+        );
         trainees.push(trainee);
     }
     Class {
@@ -72,7 +78,9 @@ fn sample(class: &Class, second: i64, seq: u64, rating: f64, energy: f64) -> Val
 }
 
 async fn publish(nats: &async_nats::Client, subject: String, payload: impl Into<Vec<u8>>) {
-    nats.publish(subject, payload.into().into()).await.expect("publish");
+    nats.publish(subject, payload.into().into())
+        .await
+        .expect("publish");
 }
 
 async fn leaderboard(app: &ApiClient, token: &str, id: &str) -> Value {
@@ -117,7 +125,12 @@ fn energies(board: &Value) -> Vec<(String, i64)> {
 
 /// A counter's value in a node's Prometheus text, 0 if absent.
 async fn counter(app: &ApiClient, series: &str) -> f64 {
-    let text = app.get("/metrics", None).await.text().await.unwrap_or_default();
+    let text = app
+        .get("/metrics", None)
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or(0.0)
@@ -172,17 +185,26 @@ async fn three_trainees_with_scripted_streams_get_exact_ranks_energy_calories_an
     let board = leaderboard_until(&app, trainer, &class.id, |b| energies(b) == expected).await;
     assert_eq!(energies(&board), expected, "{board}");
     assert_eq!(board["participants"], 3);
-    assert_eq!(board["samples_accepted"], 30, "each sample counted once: {board}");
+    assert_eq!(
+        board["samples_accepted"], 30,
+        "each sample counted once: {board}"
+    );
 
     // Run past the last sample so every participant is active for the whole session.
     let ends_no_earlier = class.started_at + chrono::TimeDelta::seconds(11);
     while Utc::now() < ends_no_earlier {
         sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(app.end_workout(trainer, &class.id).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.end_workout(trainer, &class.id).await.status(),
+        StatusCode::OK
+    );
 
     let results: Value = app
-        .get(&format!("/api/v1/workouts/{}/results", class.id), Some(trainer))
+        .get(
+            &format!("/api/v1/workouts/{}/results", class.id),
+            Some(trainer),
+        )
         .await
         .json()
         .await
@@ -209,7 +231,10 @@ async fn three_trainees_with_scripted_streams_get_exact_ranks_energy_calories_an
     let age = f64::from(chrono::Datelike::year(&Utc::now()) - 1990);
     for (trainee, rating) in class.trainees.iter().zip(efforts) {
         let me: Value = app
-            .get(&format!("/api/v1/workouts/{}/results/me", class.id), Some(token(trainee)))
+            .get(
+                &format!("/api/v1/workouts/{}/results/me", class.id),
+                Some(token(trainee)),
+            )
             .await
             .json()
             .await
@@ -230,14 +255,20 @@ async fn three_trainees_with_scripted_streams_get_exact_ranks_energy_calories_an
         };
         let calories = me["calories"].as_f64().unwrap_or(0.0);
         let expected = kcal_per_min * active as f64 / 60.0;
-        assert!((calories - expected).abs() < 0.01, "{calories} vs {expected}: {me}");
+        assert!(
+            (calories - expected).abs() < 0.01,
+            "{calories} vs {expected}: {me}"
+        );
     }
 
     // Ending again changes nothing.
     let again = app.end_workout(trainer, &class.id).await;
     problem(again, StatusCode::CONFLICT).await;
     let unchanged: Value = app
-        .get(&format!("/api/v1/workouts/{}/results", class.id), Some(trainer))
+        .get(
+            &format!("/api/v1/workouts/{}/results", class.id),
+            Some(trainer),
+        )
         .await
         .json()
         .await
@@ -252,13 +283,41 @@ fn bad_samples(class: &Class, stranger: &str) -> Vec<(&'static str, String, Stri
     let far_future = Utc::now().timestamp_millis() + 3_600_000;
     vec![
         ("malformed", to.clone(), "not json".to_owned()),
-        ("malformed", to.clone(), r#"{"seq":"1","ts":1,"rating":5,"energy":1}"#.to_owned()),
-        ("malformed", to.clone(), sample(class, 1, 9, 50.0, -1.0).to_string()),
-        ("not_participant", subject(&class.id, "not-a-user"), sample(class, 1, 9, 50.0, 1.0).to_string()),
-        ("not_participant", subject(&class.id, stranger), sample(class, 1, 1, 50.0, 1.0).to_string()),
-        ("rating_out_of_range", to.clone(), sample(class, 1, 9, 101.0, 1.0).to_string()),
-        ("energy_decreasing", to.clone(), sample(class, 2, 9, 50.0, 10.0).to_string()),
-        ("energy_too_fast", to.clone(), sample(class, 2, 9, 50.0, 5_000.0).to_string()),
+        (
+            "malformed",
+            to.clone(),
+            r#"{"seq":"1","ts":1,"rating":5,"energy":1}"#.to_owned(),
+        ),
+        (
+            "malformed",
+            to.clone(),
+            sample(class, 1, 9, 50.0, -1.0).to_string(),
+        ),
+        (
+            "not_participant",
+            subject(&class.id, "not-a-user"),
+            sample(class, 1, 9, 50.0, 1.0).to_string(),
+        ),
+        (
+            "not_participant",
+            subject(&class.id, stranger),
+            sample(class, 1, 1, 50.0, 1.0).to_string(),
+        ),
+        (
+            "rating_out_of_range",
+            to.clone(),
+            sample(class, 1, 9, 101.0, 1.0).to_string(),
+        ),
+        (
+            "energy_decreasing",
+            to.clone(),
+            sample(class, 2, 9, 50.0, 10.0).to_string(),
+        ),
+        (
+            "energy_too_fast",
+            to.clone(),
+            sample(class, 2, 9, 50.0, 5_000.0).to_string(),
+        ),
         (
             "timestamp_out_of_range",
             to,
@@ -278,30 +337,57 @@ async fn each_kind_of_bad_sample_is_rejected_and_counted_and_garbage_leaves_the_
     let nats = async_nats::connect(&app.nats.url).await.expect("nats");
     let me = user_id(&class.trainees[0]).to_owned();
     // Published before the start: refused as not live once the session reads its stream.
-    publish(&nats, subject(&class.id, &me), json!({"seq": 1, "ts": Utc::now().timestamp_millis(), "rating": 10, "energy": 1}).to_string()).await;
+    publish(
+        &nats,
+        subject(&class.id, &me),
+        json!({"seq": 1, "ts": Utc::now().timestamp_millis(), "rating": 10, "energy": 1})
+            .to_string(),
+    )
+    .await;
     nats.flush().await.expect("flush");
     sleep(Duration::from_millis(50)).await;
     let class = start(&app, class).await;
     let trainer = token(&class.trainer).to_owned();
 
     // A good sample first, so "decreasing" has something to decrease from.
-    publish(&nats, subject(&class.id, &me), sample(&class, 1, 5, 50.0, 50.0).to_string()).await;
+    publish(
+        &nats,
+        subject(&class.id, &me),
+        sample(&class, 1, 5, 50.0, 50.0).to_string(),
+    )
+    .await;
     nats.flush().await.expect("flush");
-    let board = leaderboard_until(&app, &trainer, &class.id, |b| energies(b) == vec![(me.clone(), 50)]).await;
+    let board = leaderboard_until(&app, &trainer, &class.id, |b| {
+        energies(b) == vec![(me.clone(), 50)]
+    })
+    .await;
     assert_eq!(energies(&board), vec![(me.clone(), 50)], "{board}");
     let rejected = |reason: &str| format!("cultfit_samples_rejected_total{{reason=\"{reason}\"}}");
-    assert_eq!(counter(&app, &rejected("not_live")).await, 1.0, "the sample sent before the start");
+    assert_eq!(
+        counter(&app, &rejected("not_live")).await,
+        1.0,
+        "the sample sent before the start"
+    );
 
     // Out of order: seq 8 arrives before seq 7, which is then stale and changes nothing.
     for (seq, energy) in [(8, 80.0), (7, 70.0), (8, 80.0)] {
-        publish(&nats, subject(&class.id, &me), sample(&class, 2, seq, 50.0, energy).to_string()).await;
+        publish(
+            &nats,
+            subject(&class.id, &me),
+            sample(&class, 2, seq, 50.0, energy).to_string(),
+        )
+        .await;
     }
     nats.flush().await.expect("flush");
     let board = leaderboard_until(&app, &trainer, &class.id, |b| b["samples_accepted"] == 2).await;
     assert_eq!(energies(&board), vec![(me.clone(), 80)], "{board}");
     sleep(Duration::from_millis(500)).await;
     let board = leaderboard(&app, &trainer, &class.id).await;
-    assert_eq!((energies(&board), &board["samples_accepted"]), (vec![(me.clone(), 80)], &json!(2)), "{board}");
+    assert_eq!(
+        (energies(&board), &board["samples_accepted"]),
+        (vec![(me.clone(), 80)], &json!(2)),
+        "{board}"
+    );
 
     let stranger = app.signed_up("trainee").await;
     for (reason, to, payload) in bad_samples(&class, user_id(&stranger)) {
@@ -312,7 +398,11 @@ async fn each_kind_of_bad_sample_is_rejected_and_counted_and_garbage_leaves_the_
         while counter(&app, &rejected(reason)).await < before + 1.0 && Instant::now() < deadline {
             sleep(Duration::from_millis(50)).await;
         }
-        assert_eq!(counter(&app, &rejected(reason)).await, before + 1.0, "{reason}: {to} {payload}");
+        assert_eq!(
+            counter(&app, &rejected(reason)).await,
+            before + 1.0,
+            "{reason}: {to} {payload}"
+        );
     }
 
     // A flood of garbage: random bytes, huge payloads, wrong subjects. The session keeps ranking.
@@ -321,20 +411,42 @@ async fn each_kind_of_bad_sample_is_rejected_and_counted_and_garbage_leaves_the_
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         let len = (seed >> 40) as usize % 300;
         let bytes: Vec<u8> = (0..len).map(|k| (seed >> (k % 56)) as u8).collect();
-        let to = if i % 3 == 0 { subject(&class.id, &me) } else { format!("cultfit.v1.workouts.{}.energy.x{i}", class.id) };
+        let to = if i % 3 == 0 {
+            subject(&class.id, &me)
+        } else {
+            format!("cultfit.v1.workouts.{}.energy.x{i}", class.id)
+        };
         publish(&nats, to, bytes).await;
     }
     publish(&nats, subject(&class.id, &me), vec![b'{'; 1 << 16]).await;
-    publish(&nats, subject(&class.id, &me), sample(&class, 3, 10, 70.0, 120.0).to_string()).await;
+    publish(
+        &nats,
+        subject(&class.id, &me),
+        sample(&class, 3, 10, 70.0, 120.0).to_string(),
+    )
+    .await;
     nats.flush().await.expect("flush");
-    let board = leaderboard_until(&app, &trainer, &class.id, |b| energies(b) == vec![(me.clone(), 120)]).await;
-    assert_eq!(energies(&board), vec![(me.clone(), 120)], "the session still ranks: {board}");
+    let board = leaderboard_until(&app, &trainer, &class.id, |b| {
+        energies(b) == vec![(me.clone(), 120)]
+    })
+    .await;
+    assert_eq!(
+        energies(&board),
+        vec![(me.clone(), 120)],
+        "the session still ranks: {board}"
+    );
     let garbage = counter(&app, &rejected("malformed")).await
         + counter(&app, &rejected("not_participant")).await;
-    assert!(garbage >= 3_001.0, "every piece of garbage was counted: {garbage}");
+    assert!(
+        garbage >= 3_001.0,
+        "every piece of garbage was counted: {garbage}"
+    );
     let accepted = counter(&app, "cultfit_samples_accepted_total").await;
     assert_eq!(accepted, 3.0, "only the three good samples were accepted");
-    assert_eq!(app.end_workout(&trainer, &class.id).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.end_workout(&trainer, &class.id).await.status(),
+        StatusCode::OK
+    );
 }
 
 /// Reads Server-Sent Events from a streaming response.
@@ -405,8 +517,15 @@ async fn over_sse_a_trainee_waits_then_sees_the_start_frames_and_the_end_with_th
     let class = waiting_class(&app, 1).await;
     let trainee = class.trainees[0].clone();
     let trainee = &trainee;
-    let joined: Value = app.join_workout(token(trainee), &class.id).await.json().await.unwrap_or_default();
-    let live_url = joined["live_url"].as_str().unwrap_or_else(|| panic!("{joined}"));
+    let joined: Value = app
+        .join_workout(token(trainee), &class.id)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let live_url = joined["live_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{joined}"));
     assert!(live_url.contains("?ticket="), "{joined}");
 
     // No Authorization header: the ticket is the credential, as in a browser.
@@ -419,7 +538,12 @@ async fn over_sse_a_trainee_waits_then_sees_the_start_frames_and_the_end_with_th
     events.until("started").await;
     let nats = async_nats::connect(&app.nats.url).await.expect("nats");
     let me = user_id(trainee).to_owned();
-    publish(&nats, subject(&class.id, &me), sample(&class, 0, 1, 80.0, 80.0).to_string()).await;
+    publish(
+        &nats,
+        subject(&class.id, &me),
+        sample(&class, 0, 1, 80.0, 80.0).to_string(),
+    )
+    .await;
     nats.flush().await.expect("flush");
     loop {
         let frame = events.until("frame").await;
@@ -430,11 +554,19 @@ async fn over_sse_a_trainee_waits_then_sees_the_start_frames_and_the_end_with_th
             break;
         }
     }
-    assert_eq!(app.end_workout(token(&class.trainer), &class.id).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.end_workout(token(&class.trainer), &class.id)
+            .await
+            .status(),
+        StatusCode::OK
+    );
     let ended = events.until("ended").await;
     assert_eq!(ended["result"]["rank"], 1, "{ended}");
     assert_eq!(ended["result"]["energy"], 80, "{ended}");
-    assert!(events.next().await.is_none(), "the stream closes after `ended`");
+    assert!(
+        events.next().await.is_none(),
+        "the stream closes after `ended`"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,17 +579,31 @@ async fn over_websocket_a_trainee_waits_then_sees_the_start_frames_and_the_end_w
     let class = waiting_class(&app, 1).await;
     let trainee = class.trainees[0].clone();
     let trainee = &trainee;
-    let joined: Value = app.join_workout(token(trainee), &class.id).await.json().await.unwrap_or_default();
-    let ws_url = joined["ws_url"].as_str().unwrap_or_else(|| panic!("{joined}"));
+    let joined: Value = app
+        .join_workout(token(trainee), &class.id)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let ws_url = joined["ws_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{joined}"));
     let url = app.url(ws_url).replacen("http://", "ws://", 1);
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket");
     let mut next = async || -> Option<(String, Value)> {
         loop {
-            let message = timeout(Duration::from_secs(10), socket.next()).await.expect("a message within 10 s")?;
+            let message = timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("a message within 10 s")?;
             match message.expect("WebSocket read") {
                 tokio_tungstenite::tungstenite::Message::Text(text) => {
                     let v: Value = serde_json::from_str(&text).unwrap_or_default();
-                    return Some((v["event"].as_str().unwrap_or("").to_owned(), v["data"].clone()));
+                    return Some((
+                        v["event"].as_str().unwrap_or("").to_owned(),
+                        v["data"].clone(),
+                    ));
                 }
                 tokio_tungstenite::tungstenite::Message::Close(_) => return None,
                 _ => {}
@@ -465,12 +611,20 @@ async fn over_websocket_a_trainee_waits_then_sees_the_start_frames_and_the_end_w
         }
     };
     let (event, waiting) = next().await.expect("waiting");
-    assert_eq!((event.as_str(), &waiting["participants_waiting"]), ("waiting", &json!(1)));
+    assert_eq!(
+        (event.as_str(), &waiting["participants_waiting"]),
+        ("waiting", &json!(1))
+    );
 
     let class = start(&app, class).await;
     let nats = async_nats::connect(&app.nats.url).await.expect("nats");
     let me = user_id(trainee).to_owned();
-    publish(&nats, subject(&class.id, &me), sample(&class, 0, 1, 40.0, 40.0).to_string()).await;
+    publish(
+        &nats,
+        subject(&class.id, &me),
+        sample(&class, 0, 1, 40.0, 40.0).to_string(),
+    )
+    .await;
     nats.flush().await.expect("flush");
     let mut seen = Vec::new();
     let mut ending = false;
@@ -481,14 +635,23 @@ async fn over_websocket_a_trainee_waits_then_sees_the_start_frames_and_the_end_w
         }
         if event == "frame" && data["me"]["energy"] == 40 && !ending {
             ending = true;
-            assert_eq!(app.end_workout(token(&class.trainer), &class.id).await.status(), StatusCode::OK);
+            assert_eq!(
+                app.end_workout(token(&class.trainer), &class.id)
+                    .await
+                    .status(),
+                StatusCode::OK
+            );
         }
         if event == "ended" {
             assert_eq!(data["result"]["energy"], 40, "{data}");
             break;
         }
     }
-    assert_eq!(seen.first().map(String::as_str), Some("started"), "{seen:?}");
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("started"),
+        "{seen:?}"
+    );
     assert!(seen.contains(&"frame".to_owned()), "{seen:?}");
     assert!(next().await.is_none(), "the socket closes after `ended`");
     let _ = socket.close(None).await;
@@ -518,30 +681,59 @@ async fn only_its_trainer_and_booked_trainees_may_follow_a_workout() {
     }
     // A ticket is bound to its workout; an access token is not a ticket.
     let ticket: Value = app
-        .post_json(&format!("/api/v1/workouts/{}/live/tickets", other.id), &json!({}), Some(token(&other.trainer)))
+        .post_json(
+            &format!("/api/v1/workouts/{}/live/tickets", other.id),
+            &json!({}),
+            Some(token(&other.trainer)),
+        )
         .await
         .json()
         .await
         .unwrap_or_default();
-    let foreign = ticket["ticket"].as_str().unwrap_or_else(|| panic!("{ticket}"));
-    let response = app.get(&format!("/api/v1/workouts/{id}/live?ticket={foreign}"), None).await;
+    let foreign = ticket["ticket"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{ticket}"));
+    let response = app
+        .get(
+            &format!("/api/v1/workouts/{id}/live?ticket={foreign}"),
+            None,
+        )
+        .await;
     problem(response, StatusCode::FORBIDDEN).await;
     let access = token(&class.trainees[0]);
-    let response = app.get(&format!("/api/v1/workouts/{id}/live?ticket={access}"), None).await;
+    let response = app
+        .get(&format!("/api/v1/workouts/{id}/live?ticket={access}"), None)
+        .await;
     problem(response, StatusCode::UNAUTHORIZED).await;
     let response = app
-        .post_json(&format!("/api/v1/workouts/{id}/live/tickets"), &json!({}), Some(token(&outsider)))
+        .post_json(
+            &format!("/api/v1/workouts/{id}/live/tickets"),
+            &json!({}),
+            Some(token(&outsider)),
+        )
         .await;
     problem(response, StatusCode::FORBIDDEN).await;
     // The WebSocket route applies the same rules before upgrading.
-    let url = app.url(&format!("/api/v1/workouts/{id}/live/ws?ticket={foreign}")).replacen("http://", "ws://", 1);
+    let url = app
+        .url(&format!("/api/v1/workouts/{id}/live/ws?ticket={foreign}"))
+        .replacen("http://", "ws://", 1);
     assert!(tokio_tungstenite::connect_async(url).await.is_err());
     // Those who may follow can.
     for who in [&class.trainer, &class.trainees[0]] {
-        let response = app.get(&format!("/api/v1/workouts/{id}/leaderboard"), Some(token(who))).await;
+        let response = app
+            .get(
+                &format!("/api/v1/workouts/{id}/leaderboard"),
+                Some(token(who)),
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::OK);
     }
-    let response = app.get(&format!("/api/v1/workouts/{}/leaderboard", uuid::Uuid::new_v4()), Some(token(&outsider))).await;
+    let response = app
+        .get(
+            &format!("/api/v1/workouts/{}/leaderboard", uuid::Uuid::new_v4()),
+            Some(token(&outsider)),
+        )
+        .await;
     problem(response, StatusCode::NOT_FOUND).await;
 }
 
@@ -577,8 +769,14 @@ async fn apps_without_nats_post_energy_batches_into_the_same_pipeline() {
 
     for (body, status) in [
         (json!({"samples": []}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"samples": [{"seq": 1}]}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"samples": vec![sample(&class, 2, 4, 1.0, 1.0); 1001]}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"samples": [{"seq": 1}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"samples": vec![sample(&class, 2, 4, 1.0, 1.0); 1001]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ] {
         let response = app.post_json(&path, &body, Some(&trainee)).await;
         problem(response, status).await;
@@ -595,7 +793,11 @@ async fn the_trainer_ends_the_stream_for_everyone_and_a_cancelled_waiting_room_h
     let app = TestApp::spawn().await;
     let class = waiting_class(&app, 1).await;
     let ticket: Value = app
-        .post_json(&format!("/api/v1/workouts/{}/live/tickets", class.id), &json!({}), Some(token(&class.trainer)))
+        .post_json(
+            &format!("/api/v1/workouts/{}/live/tickets", class.id),
+            &json!({}),
+            Some(token(&class.trainer)),
+        )
         .await
         .json()
         .await
@@ -603,20 +805,116 @@ async fn the_trainer_ends_the_stream_for_everyone_and_a_cancelled_waiting_room_h
     let mut events = Sse::open(&app, ticket["live_url"].as_str().unwrap_or_default()).await;
     events.until("waiting").await;
     let response = app
-        .cancel_workout(token(&class.trainer), &class.id, &json!({"reason": "trainer is ill"}))
+        .cancel_workout(
+            token(&class.trainer),
+            &class.id,
+            &json!({"reason": "trainer is ill"}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let cancelled = events.until("cancelled").await;
     assert_eq!(cancelled["reason"], "trainer is ill");
     assert!(events.next().await.is_none());
     let mut socket = tokio_tungstenite::connect_async(
-        app.url(ticket["ws_url"].as_str().unwrap_or_default()).replacen("http://", "ws://", 1),
+        app.url(ticket["ws_url"].as_str().unwrap_or_default())
+            .replacen("http://", "ws://", 1),
     )
     .await
     .expect("WebSocket")
     .0;
-    let first = timeout(Duration::from_secs(5), socket.next()).await.expect("a message");
-    let text = first.and_then(Result::ok).map(|m| m.to_string()).unwrap_or_default();
+    let first = timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a message");
+    let text = first
+        .and_then(Result::ok)
+        .map(|m| m.to_string())
+        .unwrap_or_default();
     assert!(text.contains("\"cancelled\""), "{text}");
-    let _ = socket.send(tokio_tungstenite::tungstenite::Message::Close(None)).await;
+    let _ = socket
+        .send(tokio_tungstenite::tungstenite::Message::Close(None))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_owner_dies_mid_session_the_next_one_replays_the_stream_and_nothing_is_lost() {
+    use crate::cluster::{Cluster, Role};
+    let mut cluster = Cluster::start(&[Role::Api, Role::Worker, Role::Worker]).await;
+    let api = cluster.api(0).clone();
+    let class = live_class(&api, 2).await;
+    let trainer = token(&class.trainer).to_owned();
+    let nats = async_nats::connect(&cluster.nats.url).await.expect("nats");
+    let efforts = [70.0, 40.0];
+    let send = async |seconds: std::ops::Range<i64>| {
+        for s in seconds {
+            for (trainee, rating) in class.trainees.iter().zip(efforts) {
+                let energy = rating * (s + 1) as f64;
+                let v = sample(&class, s, s as u64 + 1, rating, energy);
+                publish(&nats, subject(&class.id, user_id(trainee)), v.to_string()).await;
+            }
+        }
+        nats.flush().await.expect("flush");
+    };
+    let totals = |per_second: [i64; 2]| -> Vec<(String, i64)> {
+        class
+            .trainees
+            .iter()
+            .zip(per_second)
+            .map(|(t, e)| (user_id(t).to_owned(), e))
+            .collect()
+    };
+
+    send(0..5).await;
+    let before = leaderboard_until(&api, &trainer, &class.id, |b| {
+        energies(b) == totals([350, 200])
+    })
+    .await;
+    assert_eq!(energies(&before), totals([350, 200]), "{before}");
+    let owner = cluster
+        .owner_of(&class.id)
+        .await
+        .unwrap_or_else(|| panic!("no owner"));
+    let dead = cluster
+        .index_of(&owner)
+        .unwrap_or_else(|| panic!("unknown owner {owner}"));
+    cluster.kill9(dead);
+
+    // Wearables go on publishing while nobody owns the session: the stream keeps it all.
+    send(5..10).await;
+    let after = leaderboard_until(&api, &trainer, &class.id, |b| {
+        energies(b) == totals([700, 400]) && b["epoch"] != before["epoch"]
+    })
+    .await;
+    assert_eq!(energies(&after), totals([700, 400]), "{after}");
+    assert_ne!(
+        after["epoch"], before["epoch"],
+        "a new owner publishes the frames"
+    );
+    assert_ne!(cluster.owner_of(&class.id).await, Some(owner));
+
+    let ends_no_earlier = class.started_at + chrono::TimeDelta::seconds(11);
+    while Utc::now() < ends_no_earlier {
+        sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        api.end_workout(&trainer, &class.id).await.status(),
+        StatusCode::OK
+    );
+    for (trainee, rating) in class.trainees.iter().zip(efforts) {
+        let me: Value = api
+            .get(
+                &format!("/api/v1/workouts/{}/results/me", class.id),
+                Some(token(trainee)),
+            )
+            .await
+            .json()
+            .await
+            .unwrap_or_default();
+        let per_second = rating as i64;
+        assert_eq!(me["energy"], per_second * 10, "{me}");
+        // The curve has every second, from before and after the failover.
+        let curve = me["energy_curve"].as_array().cloned().unwrap_or_default();
+        let first_ten: Vec<i64> = curve.iter().take(10).filter_map(Value::as_i64).collect();
+        let expected: Vec<i64> = (1..=10).map(|s| s * per_second).collect();
+        assert_eq!(first_ten, expected, "{me}");
+    }
 }

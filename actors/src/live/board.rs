@@ -201,7 +201,8 @@ impl Board {
         // each earning the tolerance again), so the total is also capped by the whole time since
         // the earliest moment counting may begin.
         let counting_ms = anchor.saturating_sub(earliest).max(0);
-        let ceiling = MAX_POINTS_PER_SECOND * (counting_ms as f64 / 1000.0) + ENERGY_TOLERANCE_POINTS;
+        let ceiling =
+            MAX_POINTS_PER_SECOND * (counting_ms as f64 / 1000.0) + ENERGY_TOLERANCE_POINTS;
         if energy - current > allowance || energy > ceiling {
             return Err(Rejection::EnergyTooFast);
         }

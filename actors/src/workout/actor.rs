@@ -24,8 +24,7 @@ use crate::live::summary::summarize;
 use actix::ActorFutureExt as _;
 use bus_contracts::subjects;
 use bus_contracts::v1::{
-    ActorKind, Booking, JoinState, Joined, LiveMessage, WorkoutCommand, WorkoutState,
-    WorkoutStatus,
+    ActorKind, Booking, JoinState, Joined, LiveMessage, WorkoutCommand, WorkoutState, WorkoutStatus,
 };
 use chrono::DateTime;
 use chrono::Utc;

@@ -281,13 +281,15 @@ impl LiveSession {
         self.naming = true;
         let pool = self.env.pool.clone();
         let lookup = async move { super::store::display_names(&pool, &unknown).await };
-        ctx.spawn(actix::fut::wrap_future(lookup).map(|found, act: &mut Self, _| {
-            act.naming = false;
-            match found {
-                Ok(found) => act.names.extend(found),
-                Err(err) => tracing::warn!(error = %err, "display name lookup failed"),
-            }
-        }));
+        ctx.spawn(
+            actix::fut::wrap_future(lookup).map(|found, act: &mut Self, _| {
+                act.naming = false;
+                match found {
+                    Ok(found) => act.names.extend(found),
+                    Err(err) => tracing::warn!(error = %err, "display name lookup failed"),
+                }
+            }),
+        );
     }
 
     /// Answers a pending [`Finish`] once the consumer has caught up (or waited long enough).
