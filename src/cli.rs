@@ -1,4 +1,4 @@
-//! Command-line interface: `cultfit serve`, `cultfit migrate`.
+//! Command-line interface: `cultfit serve`, `cultfit migrate`, `cultfit simulate`.
 //!
 //! Every option can also come from the environment (names in API.md), so the same binary runs
 //! under a process manager, in tests and by hand.
@@ -41,6 +41,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(MigrateArgs),
+    /// Drive a realistic live session against a running service and report what it measured.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 /// Options of `cultfit serve`.

@@ -16,6 +16,7 @@ pub mod error;
 pub mod live;
 pub mod openapi;
 pub mod routes;
+pub mod simulate;
 pub mod startup;
 pub mod telemetry;
 pub mod workouts;

@@ -16,5 +16,11 @@ async fn main() -> anyhow::Result<()> {
                 .await
         }
         Command::Migrate(args) => cultfit::startup::migrate(&args.database_url).await,
+        Command::Simulate(args) => {
+            if !cultfit::simulate::run(args).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }

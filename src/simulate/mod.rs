@@ -1,0 +1,449 @@
+//! `cultfit simulate`: drives one realistic live session against a running service, through its
+//! public interfaces only (HTTP for people, NATS for wearables), and reports what it measured.
+//!
+//! 1. A trainer and N trainees register (or log in, if a previous run created them).
+//! 2. The trainer schedules a workout; every trainee books and joins it; the trainer starts it.
+//! 3. N simulated wearables publish over a few shared NATS connections at the chosen rate. Sends
+//!    are scheduled: each sample has an intended send time, and latency is measured from it, so
+//!    a stalled service cannot hide latency by slowing the sender down.
+//! 4. Meanwhile it follows the workout's live frames and records, for every sample, the time
+//!    from its intended send to the first frame reflecting it.
+//! 5. It stops sending, waits until the frames show every sample, ends the workout and checks
+//!    each trainee's stored result against the last energy their wearable sent.
+//!
+//! Exits non-zero if any trainee's result misses energy that was sent (and accepted).
+
+pub mod wearable;
+
+use crate::live::state::{Assembler, LiveState};
+use anyhow::{Context, bail};
+use bus_contracts::v1::LiveMessage;
+use chrono::Utc;
+use clap::Args;
+use futures_util::StreamExt as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+use wearable::{Latencies, Wearable};
+
+/// Options of `cultfit simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Base URL of an api node.
+    #[arg(long, env = "CULTFIT_API_URL", default_value = "http://127.0.0.1:8080")]
+    pub api_url: String,
+    /// NATS for the wearables; by default the URL `join` hands out.
+    #[arg(long)]
+    pub nats_url: Option<String>,
+    /// Simulated trainees (each with a wearable).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub trainees: u32,
+    /// Samples per second per wearable.
+    #[arg(long, default_value_t = 1.0)]
+    pub rate_hz: f64,
+    /// How long the wearables publish, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub duration_secs: u64,
+    /// NATS connections the wearables share.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub connections: u32,
+    /// HTTP requests in flight while setting up (registrations, bookings, joins).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Names the simulated accounts (`<name>-trainee-<i>@sim.cultfit.test`); reuse a name to
+    /// reuse its accounts (log in instead of registering).
+    #[arg(long, default_value = "sim")]
+    pub name: String,
+    /// Processes whose memory to report; by default every `cultfit serve` on this machine.
+    #[arg(long = "service-pid")]
+    pub service_pids: Vec<u32>,
+}
+
+const PASSWORD: &str = "simulated-wearer-password";
+
+/// Runs the simulation and prints its report; `Ok(false)` if accepted energy went missing.
+pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
+    if !(args.rate_hz > 0.0 && args.rate_hz <= 1000.0) {
+        bail!("--rate-hz must be above 0 and at most 1000");
+    }
+    let http = Http::new(&args.api_url);
+    let n = args.trainees as usize;
+    progress(&format!("signing up a trainer and {n} trainees (argon2 makes this the slow part)"));
+    let trainer = http.account(&args.name, "trainer", 0).await?;
+    let trainee_tokens: Vec<(Uuid, String)> = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let http = http.clone();
+            let name = args.name.clone();
+            async move { http.account(&name, "trainee", i + 1).await }
+        })
+        .buffered(args.concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+
+    let minutes = (args.duration_secs / 60 + 5).max(5);
+    let workout = http
+        .post(
+            "/api/v1/workouts",
+            &trainer.1,
+            &json!({
+                "type": "hiit",
+                "title": format!("Simulated session ({n} trainees)"),
+                "starts_at": (Utc::now() + chrono::TimeDelta::minutes(2)).to_rfc3339(),
+                "duration_minutes": minutes,
+                "capacity": n,
+            }),
+        )
+        .await
+        .context("creating the workout (a previous run's may overlap: wait or use another --name)")?;
+    let id: Uuid = serde_json::from_value(workout["id"].clone()).context("workout id")?;
+    progress(&format!("workout {id}: booking and joining {n} trainees"));
+    let joins: Vec<Value> = futures_util::stream::iter(trainee_tokens.iter().cloned())
+        .map(|(_, token)| {
+            let http = http.clone();
+            async move {
+                http.post(&format!("/api/v1/workouts/{id}/registrations"), &token, &json!({}))
+                    .await?;
+                http.post(&format!("/api/v1/workouts/{id}/join"), &token, &json!({}))
+                    .await
+            }
+        })
+        .buffered(args.concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let nats_url = match &args.nats_url {
+        Some(url) => url.clone(),
+        None => joins[0]["nats_url"].as_str().unwrap_or_default().to_owned(),
+    };
+
+    // Follow the frames before the start, so the first one is not missed.
+    let follower_nats = async_nats::connect(&nats_url)
+        .await
+        .with_context(|| format!("connecting to NATS at {nats_url}"))?;
+    let frames = follower_nats
+        .subscribe(bus_contracts::subjects::workout_live(id))
+        .await?;
+    let tracker = Arc::new(Mutex::new(Tracker::default()));
+    let following = tokio::spawn(follow(frames, tracker.clone()));
+
+    http.post(&format!("/api/v1/workouts/{id}/start"), &trainer.1, &json!({}))
+        .await?;
+    progress(&format!(
+        "started: {n} wearables at {} Hz for {} s over {} NATS connections",
+        args.rate_hz, args.duration_secs, args.connections
+    ));
+
+    let wearables: Vec<Wearable> = trainee_tokens
+        .iter()
+        .zip(&joins)
+        .map(|((user, _), joined)| {
+            let subject = joined["energy_subject"].as_str().unwrap_or_default().to_owned();
+            Wearable::new(*user, subject, user.as_u128() as u64)
+        })
+        .collect();
+    let sending = Instant::now();
+    let finals = send_all(&args, &nats_url, wearables, tracker.clone()).await?;
+    let send_seconds = sending.elapsed().as_secs_f64();
+
+    progress("stopped sending; waiting for the frames to show every sample");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lock(&tracker).latencies.pending() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (frame_counts, unreflected) = {
+        let t = lock(&tracker);
+        (t.samples, t.latencies.pending())
+    };
+    http.post(&format!("/api/v1/workouts/{id}/end"), &trainer.1, &json!({}))
+        .await?;
+    following.abort();
+
+    let results = http
+        .get(&format!("/api/v1/workouts/{id}/results"), &trainer.1)
+        .await?;
+    let stored: HashMap<Uuid, i64> = results["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|r| {
+                    let user = r["user_id"].as_str()?.parse().ok()?;
+                    Some((user, r["energy"].as_i64()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let missing = finals
+        .iter()
+        .filter(|(user, energy)| stored.get(user) != Some(&(energy.floor() as i64)))
+        .count();
+
+    let t = lock(&tracker);
+    let h = &t.latencies.histogram;
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let report = json!({
+        "workout_id": id,
+        "trainees": n,
+        "rate_hz": args.rate_hz,
+        "duration_s": args.duration_secs,
+        "sent": t.latencies.sent,
+        "sent_per_s": (t.latencies.sent as f64 / send_seconds).round(),
+        "accepted": frame_counts.0,
+        "rejected": frame_counts.1,
+        "accepted_per_s": (frame_counts.0 as f64 / send_seconds).round(),
+        "latency_samples": h.len(),
+        "latency_ms": {"p50": ms(0.5), "p99": ms(0.99), "p99_9": ms(0.999), "max": h.max() as f64 / 1000.0},
+        "unreflected": unreflected,
+        "results_missing_energy": missing,
+        "ticks": t.ticks,
+        "service_memory": memory(&args.service_pids),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if missing > 0 {
+        eprintln!("FAILED: {missing} trainees' results miss energy their wearables sent");
+    }
+    Ok(missing == 0)
+}
+
+/// What the frames showed so far.
+#[derive(Debug, Default)]
+struct Tracker {
+    latencies: Latencies,
+    /// (accepted, rejected) as counted by the workout's owner.
+    samples: (u64, u64),
+    ticks: u64,
+}
+
+fn lock(tracker: &Mutex<Tracker>) -> std::sync::MutexGuard<'_, Tracker> {
+    tracker.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Folds the live subject into the tracker: every complete tick settles pending samples.
+async fn follow(mut frames: async_nats::Subscriber, tracker: Arc<Mutex<Tracker>>) {
+    let (mut state, mut assembler) = (LiveState::default(), Assembler::default());
+    while let Some(message) = frames.next().await {
+        let at = Instant::now();
+        let Ok(message) = serde_json::from_slice::<LiveMessage>(&message.payload) else {
+            continue;
+        };
+        let before = state.frame.as_ref().map(|f| (f.epoch, f.tick));
+        state.apply(message, &mut assembler);
+        let Some(frame) = state.frame.clone() else {
+            continue;
+        };
+        if before == Some((frame.epoch, frame.tick)) {
+            continue;
+        }
+        let mut t = lock(&tracker);
+        t.ticks += 1;
+        t.samples = (frame.samples.accepted, frame.samples.rejected);
+        for standing in &frame.entries {
+            t.latencies.observed(standing.0, standing.1, at);
+        }
+    }
+}
+
+/// Runs every wearable to the end of the session; returns each one's final energy.
+async fn send_all(
+    args: &SimulateArgs,
+    nats_url: &str,
+    wearables: Vec<Wearable>,
+    tracker: Arc<Mutex<Tracker>>,
+) -> anyhow::Result<Vec<(Uuid, f64)>> {
+    let period = Duration::from_secs_f64(1.0 / args.rate_hz);
+    let total = wearables.len();
+    let start = Instant::now() + Duration::from_millis(500);
+    let wall_start_ms = Utc::now().timestamp_millis() + 500;
+    let end = start + Duration::from_secs(args.duration_secs);
+    let groups = args.connections as usize;
+    let mut tasks = Vec::new();
+    let mut by_group: Vec<Vec<(usize, Wearable)>> = vec![Vec::new(); groups];
+    for (i, w) in wearables.into_iter().enumerate() {
+        by_group[i % groups].push((i, w));
+    }
+    for group in by_group {
+        let client = async_nats::connect(nats_url).await?;
+        let tracker = tracker.clone();
+        tasks.push(tokio::spawn(async move {
+            // Each wearable sends at its own phase within the period, so the load is smooth.
+            let offset = |i: usize| period.mul_f64(i as f64 / total as f64);
+            let mut group = group;
+            let mut round = 0u32;
+            'rounds: loop {
+                let base = start + period * round;
+                for (i, w) in &mut group {
+                    let intended = base + offset(*i);
+                    if intended >= end {
+                        break 'rounds;
+                    }
+                    tokio::time::sleep_until(intended.into()).await;
+                    let since = intended.saturating_duration_since(start).as_millis() as i64;
+                    let sample = w.next(wall_start_ms + since, period.as_secs_f64());
+                    let payload = serde_json::to_vec(&sample).unwrap_or_default();
+                    if client.publish(w.subject.clone(), payload.into()).await.is_err() {
+                        break 'rounds;
+                    }
+                    lock(&tracker).latencies.sent(w.user, sample.energy, intended);
+                }
+                round += 1;
+            }
+            let _ = client.flush().await;
+            group
+                .into_iter()
+                .map(|(_, w)| (w.user, w.energy()))
+                .collect::<Vec<_>>()
+        }));
+    }
+    let reporter = tokio::spawn({
+        let tracker = tracker.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let t = lock(&tracker);
+                let h = &t.latencies.histogram;
+                progress(&format!(
+                    "{:>5.0} s: sent {}, accepted {}, rejected {}, ticks {}, p99 {:.1} ms",
+                    start.elapsed().as_secs_f64(),
+                    t.latencies.sent,
+                    t.samples.0,
+                    t.samples.1,
+                    t.ticks,
+                    h.value_at_quantile(0.99) as f64 / 1000.0
+                ));
+            }
+        }
+    });
+    let mut finals = Vec::with_capacity(total);
+    for task in tasks {
+        finals.extend(task.await?);
+    }
+    reporter.abort();
+    Ok(finals)
+}
+
+/// Resident memory (current and peak, MiB) of the service's processes.
+fn memory(pids: &[u32]) -> Value {
+    let pids: Vec<u32> = if pids.is_empty() {
+        serve_processes()
+    } else {
+        pids.to_vec()
+    };
+    let report: Vec<Value> = pids
+        .iter()
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let kib = |key: &str| -> Option<f64> {
+                let line = status.lines().find(|l| l.starts_with(key))?;
+                line.split_whitespace().nth(1)?.parse::<f64>().ok()
+            };
+            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ");
+            Some(json!({
+                "pid": pid,
+                "command": cmdline.trim(),
+                "rss_mib": (kib("VmRSS:")? / 1024.0).round(),
+                "peak_rss_mib": (kib("VmHWM:")? / 1024.0).round(),
+            }))
+        })
+        .collect();
+    Value::Array(report)
+}
+
+/// Every `cultfit serve` process on this machine.
+fn serve_processes() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.first().is_some_and(|a| a.ends_with(b"cultfit")) && args.contains(&&b"serve"[..])
+        })
+        .collect()
+}
+
+fn progress(message: &str) {
+    eprintln!("[simulate] {message}");
+}
+
+/// The api node, with JSON in and out and clear errors.
+#[derive(Clone)]
+struct Http {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Http {
+    fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{what}: is the service running at {}?", self.base))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            Ok(body)
+        } else {
+            bail!("{what}: {status}: {body}")
+        }
+    }
+
+    async fn post(&self, path: &str, token: &str, body: &Value) -> anyhow::Result<Value> {
+        let request = self.client.post(format!("{}{path}", self.base)).bearer_auth(token).json(body);
+        self.send(request, &format!("POST {path}")).await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> anyhow::Result<Value> {
+        let request = self.client.get(format!("{}{path}", self.base)).bearer_auth(token);
+        self.send(request, &format!("GET {path}")).await
+    }
+
+    /// Registers `<name>-<role>-<i>` or, if it exists from an earlier run, logs in.
+    async fn account(&self, name: &str, role: &str, i: usize) -> anyhow::Result<(Uuid, String)> {
+        let email = format!("{name}-{role}-{i}@sim.cultfit.test");
+        let register = self.client.post(format!("{}/api/v1/auth/register", self.base)).json(&json!({
+            "role": role,
+            "full_name": format!("Sim {role} {i}"),
+            "email": email,
+            "mobile": "+919800000000",
+            "password": PASSWORD,
+        }));
+        let response = register
+            .send()
+            .await
+            .with_context(|| format!("registering: is the service running at {}?", self.base))?;
+        let session: Value = if response.status() == StatusCode::CONFLICT {
+            let login = self
+                .client
+                .post(format!("{}/api/v1/auth/login", self.base))
+                .json(&json!({"email": email, "password": PASSWORD}));
+            self.send(login, "logging in").await?
+        } else if response.status().is_success() {
+            response.json().await?
+        } else {
+            bail!("registering {email}: {}", response.status())
+        };
+        let id = session["user"]["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .context("no user id in the session")?;
+        let token = session["access_token"].as_str().context("no access token")?;
+        Ok((id, token.to_owned()))
+    }
+}
