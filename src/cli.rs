@@ -29,6 +29,7 @@ impl Cli {
         match (&self.log_format, &self.command) {
             (Some(format), _) => *format,
             (None, Command::Serve(args)) if args.dev => LogFormat::Pretty,
+            (None, Command::Simulate(_)) => LogFormat::Pretty,
             (None, _) => LogFormat::Json,
         }
     }

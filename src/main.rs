@@ -6,7 +6,12 @@ use cultfit::cli::{Cli, Command};
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    cultfit::telemetry::init(cli.log_format());
+    // The simulator reports on stdout and stderr itself; its logs are for trouble only.
+    let level = match cli.command {
+        Command::Simulate(_) => "warn",
+        _ => "info",
+    };
+    cultfit::telemetry::init(cli.log_format(), level);
     match cli.command {
         Command::Serve(args) => {
             let config = args.into_config()?;

@@ -14,9 +14,10 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Install the global subscriber; `RUST_LOG` filters (default `info`).
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Install the global subscriber; `RUST_LOG` filters (default `default_level`).
+pub fn init(format: LogFormat, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     // A second init (only possible in tests) keeps the first subscriber.
     let _ = match format {

@@ -134,6 +134,10 @@ pub async fn live_events(
     error_code = 404,
     error_code = 503
 )]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "actix handlers take one extractor per input"
+)]
 pub async fn live_socket(
     viewer: LiveViewer,
     id: Path<Uuid>,

@@ -71,7 +71,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     }
     let http = Http::new(&args.api_url);
     let n = args.trainees as usize;
-    progress(&format!("signing up a trainer and {n} trainees (argon2 makes this the slow part)"));
+    progress(&format!(
+        "signing up a trainer and {n} trainees (argon2 makes this the slow part)"
+    ));
     let trainer = http.account(&args.name, "trainer", 0).await?;
     let trainee_tokens: Vec<(Uuid, String)> = futures_util::stream::iter(0..n)
         .map(|i| {
@@ -99,15 +101,21 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
             }),
         )
         .await
-        .context("creating the workout (a previous run's may overlap: wait or use another --name)")?;
+        .context(
+            "creating the workout (a previous run's may overlap: wait or use another --name)",
+        )?;
     let id: Uuid = serde_json::from_value(workout["id"].clone()).context("workout id")?;
     progress(&format!("workout {id}: booking and joining {n} trainees"));
     let joins: Vec<Value> = futures_util::stream::iter(trainee_tokens.iter().cloned())
         .map(|(_, token)| {
             let http = http.clone();
             async move {
-                http.post(&format!("/api/v1/workouts/{id}/registrations"), &token, &json!({}))
-                    .await?;
+                http.post(
+                    &format!("/api/v1/workouts/{id}/registrations"),
+                    &token,
+                    &json!({}),
+                )
+                .await?;
                 http.post(&format!("/api/v1/workouts/{id}/join"), &token, &json!({}))
                     .await
             }
@@ -132,8 +140,12 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     let tracker = Arc::new(Mutex::new(Tracker::default()));
     let following = tokio::spawn(follow(frames, tracker.clone()));
 
-    http.post(&format!("/api/v1/workouts/{id}/start"), &trainer.1, &json!({}))
-        .await?;
+    http.post(
+        &format!("/api/v1/workouts/{id}/start"),
+        &trainer.1,
+        &json!({}),
+    )
+    .await?;
     progress(&format!(
         "started: {n} wearables at {} Hz for {} s over {} NATS connections",
         args.rate_hz, args.duration_secs, args.connections
@@ -143,7 +155,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         .iter()
         .zip(&joins)
         .map(|((user, _), joined)| {
-            let subject = joined["energy_subject"].as_str().unwrap_or_default().to_owned();
+            let subject = joined["energy_subject"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             Wearable::new(*user, subject, user.as_u128() as u64)
         })
         .collect();
@@ -160,8 +175,12 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         let t = lock(&tracker);
         (t.samples, t.latencies.pending())
     };
-    http.post(&format!("/api/v1/workouts/{id}/end"), &trainer.1, &json!({}))
-        .await?;
+    http.post(
+        &format!("/api/v1/workouts/{id}/end"),
+        &trainer.1,
+        &json!({}),
+    )
+    .await?;
     following.abort();
 
     let results = http
@@ -221,7 +240,9 @@ struct Tracker {
 }
 
 fn lock(tracker: &Mutex<Tracker>) -> std::sync::MutexGuard<'_, Tracker> {
-    tracker.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    tracker
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Folds the live subject into the tracker: every complete tick settles pending samples.
@@ -286,10 +307,16 @@ async fn send_all(
                     let since = intended.saturating_duration_since(start).as_millis() as i64;
                     let sample = w.next(wall_start_ms + since, period.as_secs_f64());
                     let payload = serde_json::to_vec(&sample).unwrap_or_default();
-                    if client.publish(w.subject.clone(), payload.into()).await.is_err() {
+                    if client
+                        .publish(w.subject.clone(), payload.into())
+                        .await
+                        .is_err()
+                    {
                         break 'rounds;
                     }
-                    lock(&tracker).latencies.sent(w.user, sample.energy, intended);
+                    lock(&tracker)
+                        .latencies
+                        .sent(w.user, sample.energy, intended);
                 }
                 round += 1;
             }
@@ -405,25 +432,35 @@ impl Http {
     }
 
     async fn post(&self, path: &str, token: &str, body: &Value) -> anyhow::Result<Value> {
-        let request = self.client.post(format!("{}{path}", self.base)).bearer_auth(token).json(body);
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body);
         self.send(request, &format!("POST {path}")).await
     }
 
     async fn get(&self, path: &str, token: &str) -> anyhow::Result<Value> {
-        let request = self.client.get(format!("{}{path}", self.base)).bearer_auth(token);
+        let request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token);
         self.send(request, &format!("GET {path}")).await
     }
 
     /// Registers `<name>-<role>-<i>` or, if it exists from an earlier run, logs in.
     async fn account(&self, name: &str, role: &str, i: usize) -> anyhow::Result<(Uuid, String)> {
         let email = format!("{name}-{role}-{i}@sim.cultfit.test");
-        let register = self.client.post(format!("{}/api/v1/auth/register", self.base)).json(&json!({
-            "role": role,
-            "full_name": format!("Sim {role} {i}"),
-            "email": email,
-            "mobile": "+919800000000",
-            "password": PASSWORD,
-        }));
+        let register = self
+            .client
+            .post(format!("{}/api/v1/auth/register", self.base))
+            .json(&json!({
+                "role": role,
+                "full_name": format!("Sim {role} {i}"),
+                "email": email,
+                "mobile": "+919800000000",
+                "password": PASSWORD,
+            }));
         let response = register
             .send()
             .await
@@ -443,7 +480,9 @@ impl Http {
             .as_str()
             .and_then(|s| s.parse().ok())
             .context("no user id in the session")?;
-        let token = session["access_token"].as_str().context("no access token")?;
+        let token = session["access_token"]
+            .as_str()
+            .context("no access token")?;
         Ok((id, token.to_owned()))
     }
 }

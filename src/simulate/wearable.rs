@@ -48,7 +48,7 @@ impl Wearable {
             ts: ts_ms,
             rating: self.rating,
             energy: self.energy,
-            hr: (self.seq % 2 == 0).then_some(90.0 + self.rating),
+            hr: self.seq.is_multiple_of(2).then_some(90.0 + self.rating),
         }
     }
 
@@ -105,7 +105,9 @@ impl Latencies {
             }
             queue.pop_front();
             let micros = at.saturating_duration_since(intended).as_micros();
-            let _ = self.histogram.record(u64::try_from(micros).unwrap_or(u64::MAX).max(1));
+            let _ = self
+                .histogram
+                .record(u64::try_from(micros).unwrap_or(u64::MAX).max(1));
         }
     }
 

@@ -1,5 +1,6 @@
 //! The live path end to end: wearables publish on NATS (or apps POST energy), the workout's owner
 //! ranks, clients follow over SSE or WebSocket, and the end stores exact results.
+#![allow(clippy::expect_used, reason = "a broken connection should fail the test loudly")]
 
 use crate::helpers::{ApiClient, TestApp, id_of, new_workout, problem, soon, token, user_id};
 use chrono::{DateTime, Utc};
@@ -917,4 +918,65 @@ async fn when_the_owner_dies_mid_session_the_next_one_replays_the_stream_and_not
         let expected: Vec<i64> = (1..=10).map(|s| s * per_second).collect();
         assert_eq!(first_ten, expected, "{me}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_results() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        args: &["--tick-ms", "200"],
+        ..Default::default()
+    })
+    .await;
+    let simulate = |name: &'static str| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
+            .args([
+                "simulate",
+                "--api-url",
+                &app.address,
+                "--trainees",
+                "6",
+                "--rate-hz",
+                "5",
+            ])
+            .args(["--duration-secs", "3", "--connections", "2", "--name", name])
+            .env_remove("RUST_LOG")
+            .output()
+    };
+    let run = simulate("first").await.expect("run cultfit simulate");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let report: Value =
+        serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let sent = report["sent"].as_u64().unwrap_or(0);
+    assert!(sent >= 6 * 5 * 3 - 6, "{report}");
+    assert_eq!(report["accepted"], sent, "{report}");
+    assert_eq!(report["rejected"], 0, "{report}");
+    assert_eq!(
+        report["latency_samples"], sent,
+        "every sample reached a frame: {report}"
+    );
+    assert_eq!(report["results_missing_energy"], 0, "{report}");
+    assert!(stderr.contains("[simulate]"), "it shows progress: {stderr}");
+
+    // A second run under the same name reuses the accounts (logs in instead of registering).
+    let again = simulate("first").await.expect("run cultfit simulate again");
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    let unreachable = tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
+        .args([
+            "simulate",
+            "--api-url",
+            "http://127.0.0.1:9",
+            "--trainees",
+            "1",
+        ])
+        .output()
+        .await
+        .expect("run cultfit simulate");
+    assert!(!unreachable.status.success());
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("is the service running"));
 }

@@ -1,0 +1,105 @@
+//! `cultfit-nats-baseline`: the raw async-nats ingest rate that PERFORMANCE.md scenario 2 compares
+//! cultfit against, measured in the same run on the same machine.
+//!
+//! A minimal program doing only what the live path's transport does: publish wearable-shaped
+//! samples with core NATS into the `ENERGY` stream (on one workout's subjects), and read them back
+//! through an ordered consumer filtered to that workout. No parsing, no board, no frames: what is
+//! left of cultfit's ingest rate beside this figure is the cost of cultfit itself.
+
+use anyhow::{Context, bail};
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use bus_contracts::subjects;
+use clap::Parser;
+use futures_util::StreamExt as _;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(about = "Raw async-nats stream ingest baseline (see docs/BENCHMARKS.md)")]
+struct Args {
+    /// NATS server with the ENERGY stream (start cultfit once to create it).
+    #[arg(long, env = "NATS_URL")]
+    nats_url: String,
+    /// Samples to publish.
+    #[arg(long, default_value_t = 1_000_000)]
+    messages: usize,
+    /// Distinct wearables (subjects) they are spread over.
+    #[arg(long, default_value_t = 10_000)]
+    wearables: usize,
+    /// Publishing connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.connections == 0 || args.wearables == 0 {
+        bail!("--connections and --wearables must be at least 1");
+    }
+    let reader = async_nats::connect(&args.nats_url).await?;
+    let js = async_nats::jetstream::new(reader);
+    let workout = Uuid::now_v7();
+    let stream = js
+        .get_stream(subjects::ENERGY_STREAM)
+        .await
+        .context("no ENERGY stream: start cultfit against this NATS server first")?;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: subjects::workout_energy_all(workout),
+            deliver_policy: DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let users: Vec<Uuid> = (0..args.wearables).map(|_| Uuid::now_v7()).collect();
+
+    let started = Instant::now();
+    let per_connection = args.messages.div_ceil(args.connections);
+    let mut publishers = Vec::new();
+    for c in 0..args.connections {
+        let client = async_nats::connect(&args.nats_url).await?;
+        let users = users.clone();
+        publishers.push(tokio::spawn(async move {
+            let first = c * per_connection;
+            for k in first..(first + per_connection) {
+                let user = users[k % users.len()];
+                let seq = k / users.len() + 1;
+                // The same shape and size as a real sample.
+                let payload = format!(
+                    r#"{{"seq":{seq},"ts":{},"rating":{}.0,"energy":{}.5,"hr":140.0}}"#,
+                    1_900_000_000_000u64 + k as u64,
+                    k % 100,
+                    seq * 50
+                );
+                client
+                    .publish(subjects::workout_energy(workout, user), payload.into())
+                    .await?;
+            }
+            client.flush().await?;
+            anyhow::Ok(())
+        }));
+    }
+    for publisher in publishers {
+        publisher.await??;
+    }
+    let published = started.elapsed();
+    let total = per_connection * args.connections;
+    let mut read = 0;
+    while read < total {
+        match tokio::time::timeout(Duration::from_secs(10), messages.next()).await {
+            Ok(Some(Ok(_))) => read += 1,
+            Ok(Some(Err(err))) => bail!("reading back: {err}"),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "| raw async-nats: publish into ENERGY, read back (ordered consumer) | {} wearables, {} connections | {total} | publish {:.0}/s | end to end {:.0}/s | read back {read} of {total} |",
+        args.wearables,
+        args.connections,
+        total as f64 / published.as_secs_f64(),
+        read as f64 / elapsed.as_secs_f64(),
+    );
+    Ok(())
+}
