@@ -1,6 +1,9 @@
 //! The live path end to end: wearables publish on NATS (or apps POST energy), the workout's owner
 //! ranks, clients follow over SSE or WebSocket, and the end stores exact results.
-#![allow(clippy::expect_used, reason = "a broken connection should fail the test loudly")]
+#![allow(
+    clippy::expect_used,
+    reason = "a broken connection should fail the test loudly"
+)]
 
 use crate::helpers::{ApiClient, TestApp, id_of, new_workout, problem, soon, token, user_id};
 use chrono::{DateTime, Utc};
