@@ -5,6 +5,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::JwtKeys;
 use crate::config::ServeConfig;
 use crate::error;
+use crate::live::hub::LiveHub;
 use crate::routes::participation::PublicNatsUrl;
 use crate::routes::workouts::ListCache;
 use crate::{openapi, routes};
@@ -39,6 +40,7 @@ pub struct Application {
     nats: async_nats::Client,
     worker: Option<Worker>,
     directory: Directory,
+    live_hub: std::sync::Arc<LiveHub>,
 }
 
 impl Application {
@@ -106,7 +108,8 @@ impl Application {
 
         let pool_data = web::Data::new(pool.clone());
         let nats_data = web::Data::new(nats.clone());
-        let live_hub = web::Data::new(crate::live::hub::LiveHub::new(nats.clone()));
+        let live_hub = web::Data::new(LiveHub::new(nats.clone()));
+        let live_hub_handle = live_hub.clone().into_inner();
         let keys = web::Data::new(JwtKeys::new(&config.jwt_secret));
         let hasher = web::Data::new(PasswordHasher::new(cores)?);
         let actors = web::Data::new(actors);
@@ -198,6 +201,7 @@ impl Application {
             nats,
             worker,
             directory,
+            live_hub: live_hub_handle,
         })
     }
 
@@ -220,6 +224,8 @@ impl Application {
                     worker.drain().await;
                 }
                 tracing::info!("stopping the http server");
+                // Live streams last as long as a workout: end them, or the stop would wait.
+                self.live_hub.close();
                 // The server future must keep being polled while it processes the stop.
                 let ((), served) = tokio::join!(handle.stop(true), server);
                 served.context("http server failed")?;

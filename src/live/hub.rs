@@ -51,6 +51,7 @@ impl Drop for Channel {
 pub struct LiveHub {
     nats: async_nats::Client,
     channels: Mutex<HashMap<Uuid, Weak<Channel>>>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl LiveHub {
@@ -59,12 +60,29 @@ impl LiveHub {
         Self {
             nats,
             channels: Mutex::new(HashMap::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Ends every stream served from this hub (their channels stop, so each client's stream ends
+    /// after what it was sending) and refuses new ones: a server shutting down must not wait for
+    /// clients that would follow a workout for an hour.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let Ok(channels) = self.channels.lock() else {
+            return;
+        };
+        for channel in channels.values().filter_map(Weak::upgrade) {
+            channel.task.abort();
         }
     }
 
     /// The channel of `workout_id`, subscribing if nobody here follows it yet. Once this returns,
     /// every later message on the live subject reaches the channel.
     pub async fn channel(&self, workout_id: Uuid) -> anyhow::Result<Arc<Channel>> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("shutting down");
+        }
         if let Some(channel) = self.existing(workout_id) {
             return Ok(channel);
         }

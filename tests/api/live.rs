@@ -494,9 +494,10 @@ impl Sse {
             }
             let chunk = timeout(Duration::from_secs(10), self.response.chunk())
                 .await
-                .expect("an SSE event within 10 s")
-                .expect("SSE read");
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk?));
+                .expect("an SSE event within 10 s");
+            // The end of the body, or the connection closing, ends the stream.
+            let Ok(Some(chunk)) = chunk else { return None };
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
 
@@ -982,4 +983,22 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
         .expect("run cultfit simulate");
     assert!(!unreachable.status.success());
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("is the service running"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_open_live_streams_instead_of_waiting_for_them() {
+    let mut app = TestApp::spawn().await;
+    let class = waiting_class(&app, 1).await;
+    let joined: Value = app
+        .join_workout(token(&class.trainees[0]), &class.id)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let mut events = Sse::open(&app, joined["live_url"].as_str().unwrap_or_default()).await;
+    events.until("waiting").await;
+    // `terminate` fails the test if the process takes more than 10 s to stop.
+    let status = tokio::task::block_in_place(|| app.terminate());
+    assert!(status.success(), "{status}");
+    assert!(events.next().await.is_none(), "the stream ended");
 }

@@ -45,8 +45,9 @@ pub enum Method {
     Met,
 }
 
-/// The profile facts the formulas use; any of them may be unknown.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// The profile facts the formulas use; any of them may be unknown. Stored with each result, so a
+/// later change of profile never changes an old result's calories.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Body {
     /// Body weight in kilograms. Unknown, non-finite or non-positive means [`DEFAULT_WEIGHT_KG`]
     /// for MET and "profile incomplete" for Keytel.

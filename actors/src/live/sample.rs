@@ -359,4 +359,30 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn energy_parses_to_exactly_the_float_that_was_sent() {
+        // Cumulative energy at 5 Hz accumulates fifths of points, whose shortest decimal forms
+        // need all 17 digits; the parser must give back the very same f64 (a one-ULP error moves
+        // `floor(energy)`, and with it the stored result, now and then).
+        let mut energy = 0.0f64;
+        for k in 0..20_000u64 {
+            energy += (20 + k % 76) as f64 * 0.2;
+            let sent = Sample {
+                seq: k + 1,
+                ts: 1_893_492_000_000,
+                rating: 50.0,
+                energy,
+                hr: None,
+            };
+            let payload = serde_json::to_vec(&sent).unwrap_or_default();
+            let got = parse(&payload).map(|s| s.energy.to_bits());
+            assert_eq!(
+                got,
+                Ok(energy.to_bits()),
+                "{}",
+                String::from_utf8_lossy(&payload)
+            );
+        }
+    }
 }

@@ -37,6 +37,8 @@ pub struct ParticipantResult {
     pub calories: f64,
     /// How `calories` was estimated.
     pub method: Method,
+    /// The body metrics the estimate used.
+    pub body: Body,
     /// Seconds with a fresh sample and a rating above zero.
     pub active_seconds: u32,
     /// Average rating over each minute of the session, counting inactive seconds as 0; the last
@@ -115,6 +117,7 @@ fn summarize_slot(
         energy,
         calories,
         method,
+        body: *body,
         active_seconds,
         per_minute_rating,
         energy_curve,

@@ -412,7 +412,14 @@ async fn write_results(
         .collect();
     let bodies: Vec<serde_json::Value> = results
         .iter()
-        .map(|r| serde_json::json!({ "method": r.method }))
+        .map(|r| {
+            serde_json::json!({
+                "method": r.method,
+                "weight_kg": r.body.weight_kg,
+                "age_years": r.body.age_years,
+                "sex": r.body.sex,
+            })
+        })
         .collect();
     sqlx::query!(
         "INSERT INTO results (workout_id, trainee_id, rank, energy, calories, active_seconds,
