@@ -99,12 +99,7 @@ impl JwtKeys {
 
     /// Check signature, algorithm, issuer, audience and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|err| match err.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })
+        self.decode(token, &self.validation)
     }
 }
 
@@ -191,7 +186,15 @@ impl JwtKeys {
 
     /// Check a live ticket like an access token, for the live audience.
     pub fn verify_live(&self, ticket: &str) -> Result<LiveClaims, TokenError> {
-        jsonwebtoken::decode::<LiveClaims>(ticket, &self.decoding, &self.live_validation)
+        self.decode(ticket, &self.live_validation)
+    }
+
+    fn decode<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> Result<C, TokenError> {
+        jsonwebtoken::decode::<C>(token, &self.decoding, validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,

@@ -324,8 +324,9 @@ pub struct SampleRejection {
 
 /// Send energy samples (apps without NATS).
 ///
-/// For a trainee with a booked place, while the workout is live. They join the same pipeline as a wearable's: stored in the `ENERGY` stream and read by the
-/// workout's owner, which may still refuse one (e.g. energy rising impossibly fast).
+/// For a trainee with a booked place, while the workout is live. The samples join the same
+/// pipeline as a wearable's: stored in the `ENERGY` stream and read by the workout's owner, which
+/// may still refuse one (e.g. energy rising impossibly fast).
 #[api_operation(
     operation_id = "post_energy",
     tag = "taking part",

@@ -27,6 +27,24 @@ async fn live_class(app: &ApiClient, n: usize) -> Class {
     start(app, class).await
 }
 
+/// An app that ticks every 200 ms, so tests see frames sooner.
+async fn fast_ticking_app() -> TestApp {
+    TestApp::spawn_with(crate::helpers::Options {
+        args: &["--tick-ms", "200"],
+        ..Default::default()
+    })
+    .await
+}
+
+/// `join` again for `trainee` (harmless) and return its answer, with the stream URLs.
+async fn joined(app: &ApiClient, trainee: &Value, id: &str) -> Value {
+    app.join_workout(token(trainee), id)
+        .await
+        .json()
+        .await
+        .unwrap_or_default()
+}
+
 /// A workout with `n` booked and joined trainees, not started.
 async fn waiting_class(app: &ApiClient, n: usize) -> Class {
     let trainer = app.signed_up("trainer").await;
@@ -142,11 +160,7 @@ async fn counter(app: &ApiClient, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_trainees_with_scripted_streams_get_exact_ranks_energy_calories_and_minutes() {
-    let app = TestApp::spawn_with(crate::helpers::Options {
-        args: &["--tick-ms", "200"],
-        ..Default::default()
-    })
-    .await;
+    let app = fast_ticking_app().await;
     let class = waiting_class(&app, 3).await;
     // The first has a full profile and a heart-rate strap: Keytel; the others get MET.
     let response = app
@@ -332,11 +346,7 @@ fn bad_samples(class: &Class, stranger: &str) -> Vec<(&'static str, String, Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_of_bad_sample_is_rejected_and_counted_and_garbage_leaves_the_session_healthy() {
-    let app = TestApp::spawn_with(crate::helpers::Options {
-        args: &["--tick-ms", "200"],
-        ..Default::default()
-    })
-    .await;
+    let app = fast_ticking_app().await;
     let class = waiting_class(&app, 1).await;
     let nats = async_nats::connect(&app.nats.url).await.expect("nats");
     let me = user_id(&class.trainees[0]).to_owned();
@@ -514,20 +524,11 @@ impl Sse {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_sse_a_trainee_waits_then_sees_the_start_frames_and_the_end_with_the_result() {
-    let app = TestApp::spawn_with(crate::helpers::Options {
-        args: &["--tick-ms", "200"],
-        ..Default::default()
-    })
-    .await;
+    let app = fast_ticking_app().await;
     let class = waiting_class(&app, 1).await;
     let trainee = class.trainees[0].clone();
     let trainee = &trainee;
-    let joined: Value = app
-        .join_workout(token(trainee), &class.id)
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
+    let joined = joined(&app, trainee, &class.id).await;
     let live_url = joined["live_url"]
         .as_str()
         .unwrap_or_else(|| panic!("{joined}"));
@@ -576,20 +577,11 @@ async fn over_sse_a_trainee_waits_then_sees_the_start_frames_and_the_end_with_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_websocket_a_trainee_waits_then_sees_the_start_frames_and_the_end_with_the_result() {
-    let app = TestApp::spawn_with(crate::helpers::Options {
-        args: &["--tick-ms", "200"],
-        ..Default::default()
-    })
-    .await;
+    let app = fast_ticking_app().await;
     let class = waiting_class(&app, 1).await;
     let trainee = class.trainees[0].clone();
     let trainee = &trainee;
-    let joined: Value = app
-        .join_workout(token(trainee), &class.id)
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
+    let joined = joined(&app, trainee, &class.id).await;
     let ws_url = joined["ws_url"]
         .as_str()
         .unwrap_or_else(|| panic!("{joined}"));
@@ -926,11 +918,7 @@ async fn when_the_owner_dies_mid_session_the_next_one_replays_the_stream_and_not
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_results() {
-    let app = TestApp::spawn_with(crate::helpers::Options {
-        args: &["--tick-ms", "200"],
-        ..Default::default()
-    })
-    .await;
+    let app = fast_ticking_app().await;
     let simulate = |name: &'static str| {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
             .args([
@@ -989,12 +977,7 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
 async fn sigterm_ends_open_live_streams_instead_of_waiting_for_them() {
     let mut app = TestApp::spawn().await;
     let class = waiting_class(&app, 1).await;
-    let joined: Value = app
-        .join_workout(token(&class.trainees[0]), &class.id)
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
+    let joined = joined(&app, &class.trainees[0], &class.id).await;
     let mut events = Sse::open(&app, joined["live_url"].as_str().unwrap_or_default()).await;
     events.until("waiting").await;
     // `terminate` fails the test if the process takes more than 10 s to stop.
