@@ -7,12 +7,14 @@
 //!    are scheduled: each sample has an intended send time, and latency is measured from it, so
 //!    a stalled service cannot hide latency by slowing the sender down.
 //! 4. Meanwhile it follows the workout's live frames and records, for every sample, the time
-//!    from its intended send to the first frame reflecting it.
+//!    from its intended send to the first frame reflecting it; with `--followers K`, K trainees
+//!    also follow the session over SSE as their apps would, and their frames' lateness is recorded.
 //! 5. It stops sending, waits until the frames show every sample, ends the workout and checks
 //!    each trainee's stored result against the last energy their wearable sent.
 //!
 //! Exits non-zero if any trainee's result misses energy that was sent (and accepted).
 
+pub mod followers;
 pub mod wearable;
 
 use crate::live::state::{Assembler, LiveState};
@@ -57,6 +59,9 @@ pub struct SimulateArgs {
     /// reuse its accounts (log in instead of registering).
     #[arg(long, default_value = "sim")]
     pub name: String,
+    /// Trainees who also follow the session over SSE (their `live_url`), as apps would.
+    #[arg(long, default_value_t = 0)]
+    pub followers: u32,
     /// Processes whose memory to report; by default every `cultfit serve` on this machine.
     #[arg(long = "service-pid")]
     pub service_pids: Vec<u32>,
@@ -139,6 +144,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         .await?;
     let tracker = Arc::new(Mutex::new(Tracker::default()));
     let following = tokio::spawn(follow(frames, tracker.clone()));
+    let seen = Arc::new(Mutex::new(followers::Seen::default()));
+    let live_urls: Vec<String> = joins
+        .iter()
+        .take(args.followers as usize)
+        .filter_map(|j| j["live_url"].as_str().map(str::to_owned))
+        .collect();
+    let app_streams = followers::spawn(&http.base, live_urls, seen.clone());
 
     http.post(
         &format!("/api/v1/workouts/{id}/start"),
@@ -182,6 +194,12 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     )
     .await?;
     following.abort();
+    // The app streams end by themselves with `ended`; give them a moment, then stop waiting.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures_util::future::join_all(app_streams),
+    )
+    .await;
 
     let results = http
         .get(&format!("/api/v1/workouts/{id}/results"), &trainer.1)
@@ -221,6 +239,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "unreflected": unreflected,
         "results_missing_energy": missing,
         "ticks": t.ticks,
+        "app_streams": app_report(args.followers, &seen),
         "service_memory": memory(&args.service_pids),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -228,6 +247,20 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         eprintln!("FAILED: {missing} trainees' results miss energy their wearables sent");
     }
     Ok(missing == 0)
+}
+
+/// What the SSE followers saw: frames received and how late (from ranking to arrival).
+fn app_report(followers: u32, seen: &Mutex<followers::Seen>) -> Value {
+    let s = seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ms = |q: f64| s.lag.value_at_quantile(q);
+    json!({
+        "followers": followers,
+        "failed": s.failed,
+        "frames_received": s.frames,
+        "frame_lag_ms": {"p50": ms(0.5), "p99": ms(0.99), "p99_9": ms(0.999), "max": s.lag.max()},
+    })
 }
 
 /// What the frames showed so far.

@@ -931,6 +931,7 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
                 "5",
             ])
             .args(["--duration-secs", "3", "--connections", "2", "--name", name])
+            .args(["--followers", "3"])
             .env_remove("RUST_LOG")
             .output()
     };
@@ -949,6 +950,17 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
     );
     assert_eq!(report["results_missing_energy"], 0, "{report}");
     assert!(stderr.contains("[simulate]"), "it shows progress: {stderr}");
+    // Three trainees followed over SSE and got frames all along (5 ticks a second for 3 s).
+    let apps = &report["app_streams"];
+    assert_eq!(
+        (&apps["followers"], &apps["failed"]),
+        (&json!(3), &json!(0)),
+        "{report}"
+    );
+    assert!(
+        apps["frames_received"].as_u64().unwrap_or(0) >= 3 * 10,
+        "{report}"
+    );
 
     // A second run under the same name reuses the accounts (logs in instead of registering).
     let again = simulate("first").await.expect("run cultfit simulate again");
