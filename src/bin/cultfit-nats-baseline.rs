@@ -29,6 +29,11 @@ struct Args {
     /// Publishing connections.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Total samples per second, paced in 10 ms slices like wearables; 0 publishes as fast as
+    /// the connections allow (core NATS has no flow control, so the stream drops what it cannot
+    /// take in, and the loss is reported).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
 }
 
 #[tokio::main]
@@ -60,9 +65,21 @@ async fn main() -> anyhow::Result<()> {
     for c in 0..args.connections {
         let client = async_nats::connect(&args.nats_url).await?;
         let users = users.clone();
+        let per_slice = (args.rate as f64 / args.connections as f64 / 100.0).max(1.0);
+        let paced = args.rate > 0;
         publishers.push(tokio::spawn(async move {
             let first = c * per_connection;
+            let mut slice = tokio::time::interval(Duration::from_millis(10));
+            slice.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut due = 0.0f64;
             for k in first..(first + per_connection) {
+                if paced {
+                    while due < 1.0 {
+                        slice.tick().await;
+                        due += per_slice;
+                    }
+                    due -= 1.0;
+                }
                 let user = users[k % users.len()];
                 let seq = k / users.len() + 1;
                 // The same shape and size as a real sample.
@@ -100,8 +117,13 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let elapsed = last_read.duration_since(started);
+    let pace = if args.rate > 0 {
+        format!("paced at {}/s", args.rate)
+    } else {
+        "unpaced".to_owned()
+    };
     println!(
-        "| raw async-nats: core publish into ENERGY, read back (ordered consumer) | {} wearables, {} connections | {total} | publish {:.0}/s | stored and read back {:.0}/s | lost {} |",
+        "| raw async-nats: core publish into ENERGY ({pace}), read back (ordered consumer) | {} wearables, {} connections | {total} | publish {:.0}/s | stored and read back {:.0}/s | lost {} |",
         args.wearables,
         args.connections,
         total as f64 / published.as_secs_f64(),
