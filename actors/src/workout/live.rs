@@ -32,8 +32,10 @@ use uuid::Uuid;
 /// (ticks, joins), so a flood delays a frame by at most one batch.
 const BATCH: usize = 512;
 
-/// How long [`Finish`] waits for the consumer to catch up before ending with what it has.
-const CATCH_UP_LIMIT: Duration = Duration::from_secs(10);
+/// How long [`Finish`] waits for the consumer to catch up before ending with what it has. Far
+/// beyond a healthy session's lag (a tick): only an overloaded owner, with a backlog of samples
+/// still in the stream, waits this long; ending earlier would leave them out of the results.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(120);
 
 /// How long [`Finish`] waits at least, so samples published just before the end are delivered.
 const SETTLE: Duration = Duration::from_millis(200);
@@ -302,7 +304,7 @@ impl LiveSession {
             return;
         }
         if !self.caught_up {
-            tracing::warn!(workout.id = %self.workout_id, "ending before every sample was read");
+            tracing::error!(workout.id = %self.workout_id, "ending before every sample was read: results miss the unread ones");
         }
         if let Some((reply, _)) = self.finishing.take() {
             let board = std::mem::replace(&mut self.board, Board::new(0, []));
