@@ -43,19 +43,43 @@ pub fn live_sessions_changed(delta: i8) {
     metrics::gauge!(LIVE_SESSIONS).increment(f64::from(delta));
 }
 
-/// A sample went on a board.
-pub fn sample_accepted() {
-    metrics::counter!(SAMPLES_ACCEPTED).increment(1);
+/// Sample outcomes counted over a batch, recorded at once (see [`SampleTally::record`]).
+#[derive(Debug, Default)]
+pub struct SampleTally {
+    accepted: u64,
+    stale: u64,
+    rejected: [u64; Rejection::ALL.len()],
 }
 
-/// A sample was already known.
-pub fn sample_stale() {
-    metrics::counter!(SAMPLES_STALE).increment(1);
-}
+impl SampleTally {
+    /// Counts one outcome.
+    pub fn add(&mut self, outcome: Result<crate::live::board::Applied, Rejection>) {
+        use crate::live::board::Applied;
+        match outcome {
+            Ok(Applied::Accepted) => self.accepted += 1,
+            Ok(Applied::Stale) => self.stale += 1,
+            Err(reason) => {
+                if let Some(i) = Rejection::ALL.iter().position(|r| *r == reason) {
+                    self.rejected[i] += 1;
+                }
+            }
+        }
+    }
 
-/// A sample was refused.
-pub fn sample_rejected(reason: Rejection) {
-    metrics::counter!(SAMPLES_REJECTED, "reason" => reason.as_str()).increment(1);
+    /// Adds the tally to the exported counters.
+    pub fn record(self) {
+        if self.accepted > 0 {
+            metrics::counter!(SAMPLES_ACCEPTED).increment(self.accepted);
+        }
+        if self.stale > 0 {
+            metrics::counter!(SAMPLES_STALE).increment(self.stale);
+        }
+        for (reason, n) in Rejection::ALL.iter().zip(self.rejected) {
+            if n > 0 {
+                metrics::counter!(SAMPLES_REJECTED, "reason" => reason.as_str()).increment(n);
+            }
+        }
+    }
 }
 
 /// One tick's ranking took `elapsed`.

@@ -11,6 +11,8 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use bus_contracts::subjects;
 use clap::Parser;
 use futures_util::StreamExt as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -56,10 +58,29 @@ async fn main() -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?;
-    let mut messages = consumer.messages().await?;
+    let messages = consumer.messages().await?;
     let users: Vec<Uuid> = (0..args.wearables).map(|_| Uuid::now_v7()).collect();
 
     let started = Instant::now();
+    // Read until everything is back, or nothing more arrives for a few seconds (core publish has
+    // no flow control: what the stream could not take in is lost, and reported). The reader runs
+    // from the start, concurrently with the publishers, as the live path's consumer does, and
+    // counts in batches without a timer per message.
+    let read_count = Arc::new(AtomicUsize::new(0));
+    let last_read = Arc::new(Mutex::new(started));
+    let reader = tokio::spawn({
+        let (read_count, last_read) = (read_count.clone(), last_read.clone());
+        async move {
+            let mut batches = messages.ready_chunks(512);
+            while let Some(batch) = batches.next().await {
+                let got = batch.iter().filter(|m| m.is_ok()).count();
+                read_count.fetch_add(got, Ordering::Relaxed);
+                if let Ok(mut at) = last_read.lock() {
+                    *at = Instant::now();
+                }
+            }
+        }
+    });
     let per_connection = args.messages.div_ceil(args.connections);
     let mut publishers = Vec::new();
     for c in 0..args.connections {
@@ -102,20 +123,23 @@ async fn main() -> anyhow::Result<()> {
     }
     let published = started.elapsed();
     let total = per_connection * args.connections;
-    // Read until everything is back, or nothing more arrives for a few seconds (core publish has
-    // no flow control: what the stream could not take in is lost, and reported).
-    let mut read = 0;
-    let mut last_read = started;
-    while read < total {
-        match tokio::time::timeout(Duration::from_secs(5), messages.next()).await {
-            Ok(Some(Ok(_))) => {
-                read += 1;
-                last_read = Instant::now();
-            }
-            Ok(Some(Err(err))) => bail!("reading back: {err}"),
-            Ok(None) | Err(_) => break,
+    let mut seen = 0;
+    let mut idle_since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = read_count.load(Ordering::Relaxed);
+        if now >= total {
+            break;
+        }
+        if now != seen {
+            (seen, idle_since) = (now, Instant::now());
+        } else if idle_since.elapsed() > Duration::from_secs(5) {
+            break;
         }
     }
+    reader.abort();
+    let read = read_count.load(Ordering::Relaxed);
+    let last_read = last_read.lock().map(|at| *at).unwrap_or(started);
     let elapsed = last_read.duration_since(started);
     let pace = if args.rate > 0 {
         format!("paced at {}/s", args.rate)
@@ -128,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
         args.connections,
         total as f64 / published.as_secs_f64(),
         read as f64 / elapsed.as_secs_f64(),
-        total - read,
+        total.saturating_sub(read),
     );
     Ok(())
 }

@@ -197,8 +197,13 @@ impl LiveSession {
         );
     }
 
-    /// Applies one delivered sample and counts the outcome.
-    fn ingest(&mut self, message: &async_nats::jetstream::Message, now_ms: i64) {
+    /// Applies one delivered sample and tallies the outcome in `tally`.
+    fn ingest(
+        &mut self,
+        message: &async_nats::jetstream::Message,
+        now_ms: i64,
+        tally: &mut metrics::SampleTally,
+    ) {
         let (published, pending) = match message.info() {
             Ok(info) => {
                 self.last_stream_seq = self.last_stream_seq.max(info.stream_sequence);
@@ -210,16 +215,11 @@ impl LiveSession {
         let published_ms = (published.unix_timestamp_nanos() / 1_000_000) as i64;
         let outcome = self.judge(&message.subject, &message.payload, published_ms, now_ms);
         match outcome {
-            Ok(Applied::Accepted) => {
-                self.counts.accepted += 1;
-                metrics::sample_accepted();
-            }
-            Ok(Applied::Stale) => metrics::sample_stale(),
-            Err(rejection) => {
-                self.counts.rejected += 1;
-                metrics::sample_rejected(rejection);
-            }
+            Ok(Applied::Accepted) => self.counts.accepted += 1,
+            Err(_) => self.counts.rejected += 1,
+            Ok(Applied::Stale) => {}
         }
+        tally.add(outcome);
     }
 
     /// Decides one sample: when it was published, who sent it, what it says.
@@ -317,14 +317,17 @@ impl LiveSession {
 impl StreamHandler<Batch> for LiveSession {
     fn handle(&mut self, batch: Batch, _: &mut Self::Context) {
         let now_ms = Utc::now().timestamp_millis();
+        // Metrics once per batch: a registry lookup per sample would cost more than the sample.
+        let mut tally = metrics::SampleTally::default();
         for message in batch {
             match message {
-                Ok(message) => self.ingest(&message, now_ms),
+                Ok(message) => self.ingest(&message, now_ms, &mut tally),
                 Err(err) => {
                     tracing::warn!(workout.id = %self.workout_id, error = %err, "sample consumer error")
                 }
             }
         }
+        tally.record();
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
