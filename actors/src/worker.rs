@@ -61,7 +61,7 @@ impl Worker {
         let tasks = vec![
             activations,
             outbox::spawn(pool.clone(), jetstream::new(nats), wake_outbox),
-            workout::auto_end::spawn(pool, client),
+            workout::live_sweep::spawn(pool, client),
         ];
         tracing::info!(node.id = %config.node_id, "worker started");
         Ok(Self {

@@ -130,6 +130,25 @@ async fn leaderboard_until(
     }
 }
 
+/// Publishes `user`'s sample and waits until the leaderboard shows them, alone, at `energy`.
+async fn send_and_expect(
+    app: &ApiClient,
+    nats: &async_nats::Client,
+    class: &Class,
+    user: &str,
+    sample: Value,
+    energy: i64,
+) {
+    publish(nats, subject(&class.id, user), sample.to_string()).await;
+    nats.flush().await.expect("flush");
+    let expected = vec![(user.to_owned(), energy)];
+    let board = leaderboard_until(app, token(&class.trainer), &class.id, |b| {
+        energies(b) == expected
+    })
+    .await;
+    assert_eq!(energies(&board), expected, "{board}");
+}
+
 /// Energy per user id in a leaderboard's top.
 fn energies(board: &Value) -> Vec<(String, i64)> {
     board["top"]
@@ -364,18 +383,8 @@ async fn each_kind_of_bad_sample_is_rejected_and_counted_and_garbage_leaves_the_
     let trainer = token(&class.trainer).to_owned();
 
     // A good sample first, so "decreasing" has something to decrease from.
-    publish(
-        &nats,
-        subject(&class.id, &me),
-        sample(&class, 1, 5, 50.0, 50.0).to_string(),
-    )
-    .await;
-    nats.flush().await.expect("flush");
-    let board = leaderboard_until(&app, &trainer, &class.id, |b| {
-        energies(b) == vec![(me.clone(), 50)]
-    })
-    .await;
-    assert_eq!(energies(&board), vec![(me.clone(), 50)], "{board}");
+    let good = sample(&class, 1, 5, 50.0, 50.0);
+    send_and_expect(&app, &nats, &class, &me, good, 50).await;
     let rejected = |reason: &str| format!("cultfit_samples_rejected_total{{reason=\"{reason}\"}}");
     assert_eq!(
         counter(&app, &rejected("not_live")).await,
@@ -433,22 +442,9 @@ async fn each_kind_of_bad_sample_is_rejected_and_counted_and_garbage_leaves_the_
         publish(&nats, to, bytes).await;
     }
     publish(&nats, subject(&class.id, &me), vec![b'{'; 1 << 16]).await;
-    publish(
-        &nats,
-        subject(&class.id, &me),
-        sample(&class, 3, 10, 70.0, 120.0).to_string(),
-    )
-    .await;
-    nats.flush().await.expect("flush");
-    let board = leaderboard_until(&app, &trainer, &class.id, |b| {
-        energies(b) == vec![(me.clone(), 120)]
-    })
-    .await;
-    assert_eq!(
-        energies(&board),
-        vec![(me.clone(), 120)],
-        "the session still ranks: {board}"
-    );
+    // The session still ranks.
+    let good = sample(&class, 3, 10, 70.0, 120.0);
+    send_and_expect(&app, &nats, &class, &me, good, 120).await;
     let garbage = counter(&app, &rejected("malformed")).await
         + counter(&app, &rejected("not_participant")).await;
     assert!(

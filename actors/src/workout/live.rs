@@ -86,6 +86,7 @@ impl LiveHandle {
                 started_at,
                 board,
                 names: HashMap::new(),
+                named_slots: 0,
                 naming: false,
                 counts: SampleCounts::default(),
                 tick: 0,
@@ -125,6 +126,8 @@ pub struct LiveSession {
     board: Board,
     /// Display names (`None`: hidden from leaderboards), looked up in batches.
     names: HashMap<Uuid, Option<String>>,
+    /// Slots below this were looked up (or are being).
+    named_slots: u32,
     naming: bool,
     counts: SampleCounts,
     tick: u64,
@@ -268,27 +271,28 @@ impl LiveSession {
         self.look_up_names(ctx);
     }
 
-    /// Fetches the display names of participants not named yet, in one query, in the background.
+    /// Fetches, in one query in the background, the display names of the slots handed out since
+    /// the last lookup. Slots are append-only, so a cursor replaces a scan of the whole board on
+    /// every tick.
     fn look_up_names(&mut self, ctx: &mut Context<Self>) {
-        if self.naming {
+        let (from, to) = (self.named_slots, self.board.len() as u32);
+        if self.naming || from >= to {
             return;
         }
-        let unknown: Vec<Uuid> = (0..self.board.len())
-            .map(|slot| self.board.user(slot as u32))
-            .filter(|user| !self.names.contains_key(user))
-            .collect();
-        if unknown.is_empty() {
-            return;
-        }
+        let unknown: Vec<Uuid> = (from..to).map(|slot| self.board.user(slot)).collect();
         self.naming = true;
+        self.named_slots = to;
         let pool = self.env.pool.clone();
         let lookup = async move { super::store::display_names(&pool, &unknown).await };
         ctx.spawn(
-            actix::fut::wrap_future(lookup).map(|found, act: &mut Self, _| {
+            actix::fut::wrap_future(lookup).map(move |found, act: &mut Self, _| {
                 act.naming = false;
                 match found {
                     Ok(found) => act.names.extend(found),
-                    Err(err) => tracing::warn!(error = %err, "display name lookup failed"),
+                    Err(err) => {
+                        act.named_slots = from; // try these again next tick
+                        tracing::warn!(error = %err, "display name lookup failed");
+                    }
                 }
             }),
         );

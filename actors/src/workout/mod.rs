@@ -5,7 +5,7 @@
 //! next to it, with [`live`], the session's live half (samples in, frames out) while it runs.
 
 pub mod actor;
-pub mod auto_end;
 pub mod live;
+pub mod live_sweep;
 pub mod state;
 pub mod store;
