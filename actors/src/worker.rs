@@ -1,5 +1,5 @@
 //! A worker node: hosts actors and runs the background duties (heartbeat, outbox relay,
-//! auto-end sweeps).
+//! the live sweep that keeps live workouts owned and ends overdue ones).
 
 use crate::bus::Buckets;
 use crate::client::ActorClient;
