@@ -20,12 +20,12 @@ pub const LIVE_SESSIONS: &str = "cultfit_live_sessions";
 pub const SAMPLES_ACCEPTED: &str = "cultfit_samples_accepted_total";
 /// Counter: energy samples already seen (duplicates, replays, late deliveries): harmless.
 pub const SAMPLES_STALE: &str = "cultfit_samples_stale_total";
-/// Counter: energy samples refused, by `reason` (see `live::sample::Rejection::as_str`).
+/// Counter: energy samples refused, by `reason` (see `bus_contracts::v1::energy::Rejection::as_str`).
 pub const SAMPLES_REJECTED: &str = "cultfit_samples_rejected_total";
 /// Histogram: time to rank a session and build its frames, in seconds.
 pub const TICK_SECONDS: &str = "cultfit_tick_duration_seconds";
 
-use crate::live::sample::Rejection;
+use bus_contracts::v1::energy::Rejection;
 
 /// Registers the live-path series at zero, so dashboards see every rejection reason from the
 /// start rather than only after its first occurrence.

@@ -3,6 +3,8 @@
 //! Every command travels as JSON in a NATS request to the owning actor's subject and is answered
 //! with a [`Reply`]. Times are RFC 3339 UTC; ids are UUIDs.
 
+pub mod energy;
+
 use crate::ErrorCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -5,6 +5,7 @@
 //! an existing one (a change that needs an edit belongs in `v2`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+use bus_contracts::v1::energy;
 use bus_contracts::v1::{
     Activation, ActivationRequest, Booking, DomainEvent, Joined, LiveMessage, NodeHeartbeat, Reply,
     TraineeCommand, TrainerCommand, WorkoutCommand, WorkoutStatus,
@@ -94,6 +95,9 @@ const FIXTURES: &[(&str, Check)] = &[
     ("live.ended.json", round_trips::<LiveMessage>),
     ("live.cancelled.json", round_trips::<LiveMessage>),
     ("live.rescheduled.json", round_trips::<LiveMessage>),
+    // What wearables publish (a public contract: parsed by `energy::parse`, not only by serde).
+    ("energy_sample.json", parses_as_a_sample),
+    ("energy_sample.without_hr.json", parses_as_a_sample),
 ];
 
 fn fixtures_dir() -> PathBuf {
@@ -116,6 +120,12 @@ fn round_trips<T: Serialize + DeserializeOwned>(text: &str) -> Result<(), String
             "{type_name} re-encodes differently\n    frozen:  {frozen}\n    encoded: {encoded}"
         ))
     }
+}
+
+/// A wearable's payload: accepted by the same parser the live path uses, and re-encoded unchanged.
+fn parses_as_a_sample(text: &str) -> Result<(), String> {
+    energy::parse(text.as_bytes()).map_err(|why| format!("refused by energy::parse: {why}"))?;
+    round_trips::<energy::Sample>(text)
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The pure parts of `cultfit simulate`: a simulated wearable's readings, and the bookkeeping
 //! that turns frames into sample→frame latencies.
 
-use cultfit_actors::live::sample::Sample;
+use bus_contracts::v1::energy::Sample;
 use hdrhistogram::Histogram;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;

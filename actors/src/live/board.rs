@@ -24,7 +24,7 @@
 //! `ENERGY` stream after a failover then rebuilds exactly the same board. `now_ms` only bounds how
 //! far into the future a wearable's clock may claim to be.
 
-use super::sample::{Rejection, Sample};
+use bus_contracts::v1::energy::{Rejection, Sample};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -352,8 +352,8 @@ fn by_rank(a: (f64, i64, u32), b: (f64, i64, u32)) -> Ordering {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "a broken test setup should fail loudly")]
     use super::*;
-    use crate::live::sample::parse;
     use crate::live::summary::summarize;
+    use bus_contracts::v1::energy::parse;
 
     /// 2030-01-01 10:00 UTC, the start of every test session.
     const START: i64 = 1_893_492_000_000;

@@ -74,7 +74,7 @@ fn standing(board: &Board, slot: u32, names: &HashMap<Uuid, Option<String>>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::sample::Sample;
+    use bus_contracts::v1::energy::Sample;
 
     fn user(n: u128) -> Uuid {
         Uuid::from_u128(n)

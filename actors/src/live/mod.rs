@@ -2,8 +2,8 @@
 //! per-participant results at the end (DESIGN §5).
 //!
 //! The flow, one step per module:
-//! 1. [`sample`] turns a wire payload (`{"seq", "ts", "rating", "energy", "hr"}`) into a validated
-//!    [`sample::Sample`], or a [`sample::Rejection`] that the actor counts under its metrics label.
+//! 1. [`bus_contracts::v1::energy`] turns a wire payload (`{"seq", "ts", "rating", "energy", "hr"}`)
+//!    into a validated `Sample`, or a `Rejection` that the actor counts under its metrics label.
 //! 2. [`board`] folds accepted samples into a dense, struct-of-arrays [`board::Board`] (one slot
 //!    per participant) and ranks it once per tick.
 //! 3. Every tick, [`frame`] turns the ranking into the messages published on the live subject.
@@ -22,5 +22,4 @@
 pub mod board;
 pub mod calories;
 pub mod frame;
-pub mod sample;
 pub mod summary;

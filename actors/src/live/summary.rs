@@ -202,7 +202,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "a broken test setup should fail loudly")]
     use super::*;
     use crate::live::calories::Sex;
-    use crate::live::sample::Sample;
+    use bus_contracts::v1::energy::Sample;
 
     /// 2030-01-01 10:00 UTC, the start of every test session.
     const START: i64 = 1_893_492_000_000;

@@ -14,11 +14,11 @@
 use crate::env::Env;
 use crate::live::board::{Applied, Board, TS_SLACK_MS};
 use crate::live::frame::{Tick, frames};
-use crate::live::sample::{self, Rejection};
 use crate::metrics;
 use actix::prelude::*;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use bus_contracts::subjects;
+use bus_contracts::v1::energy::{self, Rejection};
 use bus_contracts::v1::{LiveMessage, SampleCounts};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
@@ -238,7 +238,7 @@ impl LiveSession {
             return Err(Rejection::NotLive);
         }
         let user = subjects::energy_sender(subject).ok_or(Rejection::NotParticipant)?;
-        let sample = sample::parse(payload)?;
+        let sample = energy::parse(payload)?;
         self.board.ingest(user, &sample, now_ms)
     }
 

@@ -1,12 +1,19 @@
-//! [`Sample`]: one wearable report, as published on `cultfit.v1.workouts.<id>.energy.<user>`, and
-//! [`Rejection`]: every reason the live path refuses one.
+//! The energy wire format: [`Sample`], one wearable report as published on
+//! `cultfit.v1.workouts.<workout>.energy.<user>`, and [`Rejection`], every reason the live path
+//! refuses one.
+//!
+//! This is a public, authenticated contract: wearables (any language) publish it straight onto
+//! the bus with their device credentials, apps post batches of it over HTTP, and the workout's
+//! owner folds it into the board. All three use this one definition.
 //!
 //! [`parse`] only checks what a payload says about itself (well-formed JSON, finite numbers,
 //! plausible ranges). Whether the sample fits the session (roster, time window, monotonic energy)
-//! needs the board's state and is decided by [`Board::ingest`](super::board::Board::ingest).
+//! needs the session's state and is decided by the workout's owner (the live board in
+//! `cultfit-actors`), which reports those refusals with the other [`Rejection`]s.
 //!
 //! Unknown JSON fields are ignored, so wearables may send extra data (battery, firmware) and the
-//! format can grow without breaking older workers.
+//! format can grow without breaking older workers. Frozen examples live in
+//! `tests/fixtures/v1/energy_sample.*.json`.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,8 +48,8 @@ pub struct Sample {
 impl Sample {
     /// Checks what the sample says about itself; see [`parse`] for the rules.
     ///
-    /// [`Board::ingest`](super::board::Board::ingest) calls this too, so a sample built by hand or
-    /// decoded elsewhere (the HTTP batch ingest) cannot smuggle a NaN onto the board.
+    /// The live board calls this too, so a sample built by hand or decoded elsewhere (the HTTP
+    /// batch ingest) cannot smuggle a NaN onto the board.
     pub fn validate(&self) -> Result<(), Rejection> {
         let finite = self.rating.is_finite()
             && self.energy.is_finite()
@@ -62,30 +69,23 @@ impl Sample {
 
 /// Why a sample was refused. Each one is counted (see [`Rejection::as_str`]) and dropped; none of
 /// them is an error of the actor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Rejection {
     /// Not JSON, a missing or mistyped field, a non-finite number, negative energy, an
     /// implausible heart rate, or an oversized payload.
-    #[error("malformed sample")]
     Malformed,
     /// The sender is not on the session's roster.
-    #[error("not a participant of this workout")]
     NotParticipant,
     /// The workout is not live. Decided by the actor, which knows the lifecycle; the board does
     /// not.
-    #[error("the workout is not live")]
     NotLive,
     /// `rating` outside 0..=100.
-    #[error("rating out of range")]
     RatingOutOfRange,
     /// `energy` below the participant's current total: cumulative points never go down.
-    #[error("energy decreased")]
     EnergyDecreasing,
     /// `energy` rose faster than a maximal effort could have earned it.
-    #[error("energy rose too fast")]
     EnergyTooFast,
     /// `ts` far before the start of the session or far in the future.
-    #[error("timestamp outside the session")]
     TimestampOutOfRange,
 }
 
@@ -114,6 +114,22 @@ impl Rejection {
         }
     }
 }
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Rejection::Malformed => "malformed sample",
+            Rejection::NotParticipant => "not a participant of this workout",
+            Rejection::NotLive => "the workout is not live",
+            Rejection::RatingOutOfRange => "rating out of range",
+            Rejection::EnergyDecreasing => "energy decreased",
+            Rejection::EnergyTooFast => "energy rose too fast",
+            Rejection::TimestampOutOfRange => "timestamp outside the session",
+        })
+    }
+}
+
+impl std::error::Error for Rejection {}
 
 /// Decodes and validates one wire payload.
 ///
@@ -383,6 +399,40 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(&payload)
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_valid_sample_survives_the_wire_exactly(
+            seq in proptest::num::u64::ANY,
+            ts in -4_102_444_800_000i64..4_102_444_800_000,
+            rating in 0.0..=RATING_MAX,
+            energy in 0.0..1e12f64,
+            hr in proptest::option::of(HR_RANGE_BPM),
+        ) {
+            let sent = Sample { seq, ts, rating, energy, hr };
+            let payload = serde_json::to_vec(&sent).unwrap_or_default();
+            proptest::prop_assert_eq!(parse(&payload), Ok(sent));
+        }
+
+        #[test]
+        fn no_payload_makes_the_parser_panic(payload in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse(&payload);
+        }
+
+        #[test]
+        fn no_object_of_numbers_makes_the_parser_panic(
+            fields in proptest::collection::btree_map("seq|ts|rating|energy|hr|x", proptest::num::f64::ANY, 0..6),
+        ) {
+            let object: serde_json::Map<String, serde_json::Value> = fields
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::json!(v)))
+                .collect();
+            let payload = serde_json::to_vec(&object).unwrap_or_default();
+            if let Ok(sample) = parse(&payload) {
+                proptest::prop_assert!(sample.validate().is_ok());
+            }
         }
     }
 }
