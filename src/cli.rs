@@ -29,7 +29,7 @@ impl Cli {
         match (&self.log_format, &self.command) {
             (Some(format), _) => *format,
             (None, Command::Serve(args)) if args.dev => LogFormat::Pretty,
-            (None, Command::Simulate(_)) => LogFormat::Pretty,
+            (None, Command::Simulate(_) | Command::NatsConfig(_)) => LogFormat::Pretty,
             (None, _) => LogFormat::Json,
         }
     }
@@ -44,6 +44,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Drive a realistic live session against a running service and report what it measured.
     Simulate(crate::simulate::SimulateArgs),
+    /// Print the nats-server configuration of the locked bus; create the secrets file if missing.
+    NatsConfig(crate::bus::server_config::NatsConfigArgs),
 }
 
 /// Options of `cultfit serve`.
@@ -55,6 +57,17 @@ pub struct ServeArgs {
     /// NATS server(s), comma separated.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// The bus secrets file from `cultfit nats-config`: the service's NATS credentials and the
+    /// auth callout's keys. Required unless `--insecure-bus`.
+    #[arg(long, env = "CULTFIT_NATS_SECRETS")]
+    pub nats_secrets: Option<std::path::PathBuf>,
+    /// Development only: run on a NATS server that requires no credentials (anyone could forge
+    /// actor commands there) and without the auth callout.
+    #[arg(long)]
+    pub insecure_bus: bool,
+    /// The NATS URL(s) wearables are told to connect to in `join`; by default `NATS_URL`.
+    #[arg(long, env = "CULTFIT_PUBLIC_NATS_URL")]
+    pub public_nats_url: Option<String>,
     /// HTTP listen address (port 0 picks a free port; the chosen one is logged).
     #[arg(long, env = "CULTFIT_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
@@ -115,6 +128,34 @@ impl ServeArgs {
             .map(|url| url.trim().parse::<async_nats::ServerAddr>())
             .collect::<Result<Vec<_>, _>>()
             .context("NATS_URL is not a valid list of NATS server addresses")?;
+        let bus = crate::bus::connect::BusAccess {
+            secrets: self
+                .nats_secrets
+                .as_deref()
+                .map(crate::bus::secrets::BusSecrets::load)
+                .transpose()?,
+            insecure: self.insecure_bus,
+        };
+        match (&bus.secrets, bus.insecure) {
+            (None, false) => bail!(
+                "CULTFIT_NATS_SECRETS (--nats-secrets) is required: the bus secrets file that \
+                 `cultfit nats-config` creates. For development on an open NATS server only, pass \
+                 --insecure-bus"
+            ),
+            (None, true) => tracing::warn!(
+                "INSECURE BUS (--insecure-bus): no NATS credentials and no auth callout; anyone \
+                 who reaches the NATS server can forge commands and read every frame. Never use \
+                 this in production"
+            ),
+            (Some(_), true) => tracing::warn!(
+                "--insecure-bus: this node also accepts a NATS server that requires no \
+                 authentication. Never use this in production"
+            ),
+            (Some(_), false) => {}
+        }
+        let public_nats_url = self
+            .public_nats_url
+            .unwrap_or_else(|| self.nats_url.clone());
         let node_id = self
             .node_id
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -128,6 +169,8 @@ impl ServeArgs {
         Ok(ServeConfig {
             database_url: self.database_url,
             nats_urls,
+            bus,
+            public_nats_url,
             http_addr: self.http_addr,
             roles: self.roles,
             jwt_secret,

@@ -5,12 +5,15 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 /// Everything `cultfit serve` needs, checked and parsed.
-#[derive(Clone)]
 pub struct ServeConfig {
     /// PostgreSQL connection URL.
     pub database_url: String,
     /// NATS servers to connect to.
     pub nats_urls: Vec<async_nats::ServerAddr>,
+    /// How this node authenticates to NATS.
+    pub bus: crate::bus::connect::BusAccess,
+    /// The NATS URL(s) `join` gives wearables.
+    pub public_nats_url: String,
     /// HTTP listen address.
     pub http_addr: SocketAddr,
     /// Which roles this node plays.
@@ -40,6 +43,8 @@ impl std::fmt::Debug for ServeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeConfig")
             .field("nats_urls", &self.nats_urls)
+            .field("bus", &self.bus)
+            .field("public_nats_url", &self.public_nats_url)
             .field("http_addr", &self.http_addr)
             .field("roles", &self.roles)
             .field("migrate", &self.migrate)

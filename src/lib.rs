@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -7,11 +7,11 @@ use cultfit::cli::{Cli, Command};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The simulator reports on stdout and stderr itself; its logs are for trouble only.
-    let level = match cli.command {
-        Command::Simulate(_) => "warn",
-        _ => "info",
+    let (level, to_stderr) = match cli.command {
+        Command::Simulate(_) | Command::NatsConfig(_) => ("warn", true),
+        _ => ("info", false),
     };
-    cultfit::telemetry::init(cli.log_format(), level);
+    cultfit::telemetry::init(cli.log_format(), level, to_stderr);
     match cli.command {
         Command::Serve(args) => {
             let config = args.into_config()?;
@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
         }
         Command::Migrate(args) => cultfit::startup::migrate(&args.database_url).await,
+        Command::NatsConfig(args) => cultfit::bus::server_config::run(&args),
         Command::Simulate(args) => {
             if !cultfit::simulate::run(args).await? {
                 std::process::exit(1);

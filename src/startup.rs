@@ -3,10 +3,11 @@
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::JwtKeys;
+use crate::bus::callout::DeviceAdmission;
 use crate::config::ServeConfig;
 use crate::error;
 use crate::live::hub::LiveHub;
-use crate::routes::participation::PublicNatsUrl;
+use crate::routes::participation::WearableAccess;
 use crate::routes::workouts::ListCache;
 use crate::{openapi, routes};
 use actix_web::dev::{Server, Service as _};
@@ -41,6 +42,7 @@ pub struct Application {
     worker: Option<Worker>,
     directory: Directory,
     live_hub: std::sync::Arc<LiveHub>,
+    callout: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -61,7 +63,12 @@ impl Application {
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy(&config.database_url)
             .context("invalid DATABASE_URL")?;
-        let nats = connect_nats(&config).await?;
+        let nats = crate::bus::connect::connect(
+            &config.nats_urls,
+            &config.bus,
+            &format!("cultfit-{}-{}", config.node_id, std::process::id()),
+        )
+        .await?;
         let buckets = cultfit_actors::bus::ensure(
             &jetstream::new(nats.clone()),
             config.lease_ttl,
@@ -111,6 +118,21 @@ impl Application {
         let live_hub = web::Data::new(LiveHub::new(nats.clone()));
         let live_hub_handle = live_hub.clone().into_inner();
         let keys = web::Data::new(JwtKeys::new(&config.jwt_secret));
+        // Every api node answers the auth callout (one queue group), so admitting wearables
+        // scales with the api nodes. Without secrets (--insecure-bus) there is no callout.
+        let callout = match (&config.bus.secrets, config.roles.api) {
+            (Some(secrets), true) => Some(
+                std::sync::Arc::new(DeviceAdmission::new(
+                    secrets.issuer.clone(),
+                    secrets.xkey.clone(),
+                    JwtKeys::new(&config.jwt_secret),
+                    pool.clone(),
+                ))
+                .serve(nats.clone())
+                .await?,
+            ),
+            _ => None,
+        };
         let hasher = web::Data::new(PasswordHasher::new(cores)?);
         let actors = web::Data::new(actors);
         let list_cache = web::Data::new(
@@ -119,13 +141,10 @@ impl Application {
                 .time_to_live(Duration::from_millis(900))
                 .build(),
         );
-        let public_nats = web::Data::new(PublicNatsUrl(
-            config
-                .nats_urls
-                .first()
-                .map(|u| u.as_url_str().to_owned())
-                .unwrap_or_default(),
-        ));
+        let wearables = web::Data::new(WearableAccess {
+            nats_url: config.public_nats_url.clone(),
+            credential_grace: config.auto_end_grace,
+        });
         let roles = config.roles;
 
         let server = HttpServer::new(move || {
@@ -151,7 +170,7 @@ impl Application {
                 .app_data(hasher.clone())
                 .app_data(actors.clone())
                 .app_data(list_cache.clone())
-                .app_data(public_nats.clone())
+                .app_data(wearables.clone())
                 .app_data(metrics.clone())
                 .wrap_fn(|req, srv| {
                     let request_id = req.extensions().get::<RequestId>().copied();
@@ -202,6 +221,7 @@ impl Application {
             worker,
             directory,
             live_hub: live_hub_handle,
+            callout,
         })
     }
 
@@ -232,6 +252,9 @@ impl Application {
             }
         }
         self.directory.stop();
+        if let Some(callout) = self.callout {
+            callout.abort();
+        }
         tracing::info!("draining NATS");
         // Bounded: with NATS unreachable a drain would wait for a reconnect that may never come.
         match tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, self.nats.drain()).await {
@@ -292,19 +315,4 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     pool.close().await;
     tracing::info!("migrations applied");
     Ok(())
-}
-
-async fn connect_nats(config: &ServeConfig) -> anyhow::Result<async_nats::Client> {
-    // Keep trying in the background when NATS is down at start: readiness reports it meanwhile.
-    // A short ping interval notices a dead link in seconds (leases depend on it).
-    async_nats::ConnectOptions::new()
-        .name(format!("cultfit-{}", std::process::id()))
-        .retry_on_initial_connect()
-        .ping_interval(Duration::from_secs(5))
-        .event_callback(|event| async move {
-            tracing::info!(nats.event = %event, "nats connection event")
-        })
-        .connect(config.nats_urls.as_slice())
-        .await
-        .context("failed to connect to NATS")
 }

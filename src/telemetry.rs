@@ -4,8 +4,9 @@
 //! line of a request can be found by that id. Never log secrets or personal data.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-/// How log lines are written to stdout.
+/// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     /// One JSON object per line, with the current span's fields.
@@ -14,11 +15,19 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Install the global subscriber; `RUST_LOG` filters (default `default_level`).
-pub fn init(format: LogFormat, default_level: &str) {
+/// Install the global subscriber; `RUST_LOG` filters (default `default_level`). Tools whose
+/// stdout is their output (`nats-config`, `simulate`) log to stderr instead.
+pub fn init(format: LogFormat, default_level: &str, to_stderr: bool) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let writer = if to_stderr {
+        BoxMakeWriter::new(std::io::stderr)
+    } else {
+        BoxMakeWriter::new(std::io::stdout)
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     // A second init (only possible in tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Json => builder

@@ -25,6 +25,17 @@ pub const OWNERS_BUCKET: &str = "owners";
 /// KV bucket of actor snapshots (live workouts).
 pub const SNAPSHOTS_BUCKET: &str = "snapshots";
 
+/// NATS account of the services (api and worker nodes): JetStream, every stream and bucket.
+pub const SERVICE_ACCOUNT: &str = "CULTFIT";
+/// NATS account wearables are placed in by the auth callout. It exports
+/// [`ENERGY_STREAM_SUBJECTS`] to [`SERVICE_ACCOUNT`], and nothing else.
+pub const DEVICE_ACCOUNT: &str = "DEVICES";
+/// Where nats-server asks the auth callout to admit a connection (request-reply, served by a
+/// queue group of the api nodes).
+pub const AUTH_CALLOUT: &str = "$SYS.REQ.USER.AUTH";
+/// The queue group of the auth callout responders.
+pub const AUTH_CALLOUT_QUEUE: &str = "cultfit-auth-callout";
+
 /// Commands to a virtual actor (request-reply): `cultfit.v1.<kind>.<id>.cmd`.
 pub fn actor_commands(kind: ActorKind, id: Uuid) -> String {
     format!("{PREFIX}.{}.{id}.cmd", kind.as_str())

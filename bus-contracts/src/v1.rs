@@ -286,6 +286,10 @@ pub struct Joined {
     pub state: JoinState,
     /// When the workout starts (for the waiting room's countdown).
     pub starts_at: DateTime<Utc>,
+    /// Its scheduled length, which bounds how long the wearable's credential lasts. Absent from
+    /// workers that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_minutes: Option<u32>,
 }
 
 /// Domain events, published on [`crate::subjects::workout_events`] for other services.

@@ -72,6 +72,10 @@ const FIXTURES: &[(&str, Check)] = &[
         round_trips::<Reply<Booking>>,
     ),
     ("reply.ok.joined.json", round_trips::<Reply<Joined>>),
+    (
+        "reply.ok.joined_with_duration.json",
+        round_trips::<Reply<Joined>>,
+    ),
     ("reply.error.json", round_trips::<Reply<WorkoutStatus>>),
     // Domain events on the EVENTS stream.
     ("domain_event.scheduled.json", round_trips::<DomainEvent>),

@@ -58,6 +58,7 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     validation: Validation,
     live_validation: Validation,
+    device_validation: Validation,
 }
 
 impl JwtKeys {
@@ -71,11 +72,17 @@ impl JwtKeys {
         validation.leeway = LEEWAY_SECS;
         let mut live_validation = validation.clone();
         live_validation.set_audience(&[LIVE_AUDIENCE]);
+        let mut device_validation = validation.clone();
+        device_validation.set_audience(&[DEVICE_AUDIENCE]);
+        // The bus closes a device's connection at `exp` exactly; admitting one past it would
+        // hand the server a credential that is already over.
+        device_validation.leeway = 0;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
             live_validation,
+            device_validation,
         }
     }
 
@@ -114,13 +121,13 @@ pub struct DeviceClaims {
     pub iss: String,
     /// Audience, always `cultfit-device` (never accepted as an access token).
     pub aud: String,
-    /// Expiry.
+    /// Expiry: the bus closes the wearable's connection then.
     pub exp: i64,
 }
 
 impl JwtKeys {
-    /// A credential for a trainee's wearable in one workout, valid until `until` (plus an hour,
-    /// for sessions that run late).
+    /// A credential for a trainee's wearable in one workout, valid until `until`. It is the
+    /// wearable's NATS token: the auth callout verifies it (see [`crate::bus::callout`]).
     pub fn issue_device(
         &self,
         user_id: Uuid,
@@ -132,13 +139,18 @@ impl JwtKeys {
             wid: workout_id,
             iss: ISSUER.to_owned(),
             aud: DEVICE_AUDIENCE.to_owned(),
-            exp: (until + chrono::TimeDelta::hours(1)).timestamp(),
+            exp: until.timestamp(),
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
             &self.encoding,
         )?)
+    }
+
+    /// Check a device token: signature, algorithm, issuer, the device audience, expiry.
+    pub fn verify_device(&self, token: &str) -> Result<DeviceClaims, TokenError> {
+        self.decode(token, &self.device_validation)
     }
 }
 

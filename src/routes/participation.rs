@@ -26,9 +26,15 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Where wearables publish, as told to apps in `join`.
+/// What `join` tells a wearable: where the bus is, and how long past the workout's scheduled end
+/// its credential lasts (the auto-end grace, so a session that runs long is never cut).
 #[derive(Clone, Debug)]
-pub struct PublicNatsUrl(pub String);
+pub struct WearableAccess {
+    /// The NATS URL(s) for wearables.
+    pub nats_url: String,
+    /// Added to the scheduled end for the device token's expiry.
+    pub credential_grace: chrono::TimeDelta,
+}
 
 /// Registrations, join and leave, added to the `/workouts` scope (actix does not fall through
 /// from one scope to another with the same prefix, so they must share it).
@@ -80,9 +86,12 @@ pub struct JoinView {
     pub ws_url: String,
     /// The NATS subject the trainee's wearable publishes energy samples on.
     pub energy_subject: String,
-    /// Short-lived credential for the wearable, bound to this trainee and workout.
+    /// The wearable's NATS credential (send it as the CONNECT `auth_token`), bound to this
+    /// trainee and workout: it may publish on `energy_subject` and nothing else, until the
+    /// workout's scheduled end plus the auto-end grace, when the bus closes the connection.
+    /// Joining again issues a fresh one (e.g. after a reschedule).
     pub device_token: String,
-    /// NATS server for the wearable.
+    /// NATS server(s) for the wearable, comma separated.
     pub nats_url: String,
 }
 
@@ -196,13 +205,16 @@ pub async fn join_workout(
     req: HttpRequest,
     actors: Data<ActorClient>,
     keys: Data<JwtKeys>,
-    nats_url: Data<PublicNatsUrl>,
+    wearables: Data<WearableAccess>,
 ) -> Result<Json<JoinView>, ApiError> {
     let command = TraineeCommand::Join { workout_id: *id };
     let joined: Joined =
         actors_call(&actors, ActorKind::Trainee, trainee.0.id, &command, &req).await?;
-    // No workout runs longer than this, so the token outlives the session without a lookup.
-    let ends_at = joined.starts_at + chrono::TimeDelta::minutes(i64::from(*DURATION_MINUTES.end()));
+    // A worker too old to say the duration: assume the longest a workout may last.
+    let minutes = joined.duration_minutes.unwrap_or(*DURATION_MINUTES.end());
+    let ends_at = joined.starts_at
+        + chrono::TimeDelta::minutes(i64::from(minutes))
+        + wearables.credential_grace;
     let ticket = super::live::ticket(&keys, trainee.0, *id)?;
     Ok(Json(JoinView {
         state: match joined.state {
@@ -214,7 +226,7 @@ pub async fn join_workout(
         ws_url: ticket.ws_url,
         energy_subject: subjects::workout_energy(*id, trainee.0.id),
         device_token: keys.issue_device(trainee.0.id, *id, ends_at)?,
-        nats_url: nats_url.0.clone(),
+        nats_url: wearables.nats_url.clone(),
     }))
 }
 

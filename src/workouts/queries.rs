@@ -52,6 +52,27 @@ pub async fn trainer_of(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Uuid>>
         .context("failed to look up the workout's trainer")
 }
 
+/// Whether `trainee`'s wearable may publish energy for `workout`: still booked, and the workout
+/// neither over nor called off. Asked by the auth callout for every wearable that connects.
+pub async fn wearable_admissible(
+    pool: &PgPool,
+    workout_id: Uuid,
+    trainee_id: Uuid,
+) -> anyhow::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+               SELECT 1 FROM registrations r JOIN workouts w ON w.id = r.workout_id
+               WHERE r.workout_id = $1 AND r.trainee_id = $2 AND r.status = 'booked'
+                 AND w.state IN ('scheduled', 'live')
+           ) AS "admissible!""#,
+        workout_id,
+        trainee_id
+    )
+    .fetch_one(pool)
+    .await
+    .context("failed to check a wearable's registration")
+}
+
 /// Upcoming (scheduled or live) workouts, soonest first.
 pub async fn list(pool: &PgPool, filter: &ListFilter) -> anyhow::Result<WorkoutPage> {
     let mut items = select(pool, filter, None).await?;

@@ -106,7 +106,7 @@ impl Cluster {
                 address,
             } = spawn_serve(
                 &database_url,
-                &nats.url,
+                &nats,
                 "info",
                 &[
                     "--role",
@@ -141,9 +141,7 @@ impl Cluster {
     /// Waits (up to 15 s) until every worker has put its heartbeat into KV bucket `nodes` (key
     /// `nodes.<node_id>`, or just `<node_id>`), so placement sees all of them from the start.
     async fn wait_for_heartbeats(&self) {
-        let client = async_nats::connect(self.nats.url.as_str())
-            .await
-            .expect("connect to nats");
+        let client = self.nats.service_client().await;
         let jetstream = async_nats::jetstream::new(client);
         for node in self.nodes.iter().filter(|n| n.role != Role::Api) {
             let mut seen = false;
@@ -256,9 +254,7 @@ impl Cluster {
     /// The node holding the lease of workout `workout_id`: KV bucket `owners`, key
     /// `workouts.<id>`, value = the owner's node id. `None` if no lease is held.
     pub async fn owner_of(&self, workout_id: &str) -> Option<String> {
-        let client = async_nats::connect(self.nats.url.as_str())
-            .await
-            .expect("connect to nats");
+        let client = self.nats.service_client().await;
         let jetstream = async_nats::jetstream::new(client);
         let owners = jetstream.get_key_value("owners").await.ok()?;
         let value = owners

@@ -11,7 +11,8 @@
 )]
 
 use crate::helpers::{
-    TestApp, database_url, hours_ahead, id_of, instant, new_workout, rfc3339, token, user_id,
+    NatsServer, TestApp, database_url, hours_ahead, id_of, instant, new_workout, rfc3339, token,
+    user_id,
 };
 use async_nats::jetstream::{self, consumer};
 use bus_contracts::subjects;
@@ -61,8 +62,9 @@ async fn wait_until_ready(app: &TestApp, within: Duration) -> StatusCode {
 }
 
 /// Every message on the workout's events subject at this moment, in stream order.
-async fn read_events(nats_url: &str, workout_id: Uuid) -> Result<Vec<Published>, String> {
-    let client = async_nats::connect(nats_url)
+async fn read_events(nats: &NatsServer, workout_id: Uuid) -> Result<Vec<Published>, String> {
+    let client = nats
+        .try_service_client()
         .await
         .map_err(|err| format!("connect: {err}"))?;
     let stream = jetstream::new(client)
@@ -139,7 +141,7 @@ async fn published_events(
     while Instant::now() < deadline {
         unpublished = unpublished_outbox_rows(&mut db).await;
         if unpublished == 0 {
-            last_read = read_events(&app.nats.url, workout_id).await;
+            last_read = read_events(&app.nats, workout_id).await;
             if let Ok(events) = &last_read
                 && events.iter().any(|e| e.kind() == last)
             {

@@ -42,19 +42,43 @@ fn nats_server_bin() -> String {
     })
 }
 
-/// A nats-server with JetStream on a random port, killed on drop.
+/// A nats-server on a random port, configured by `cultfit nats-config` (the locked bus: the
+/// service account, the devices account and the auth callout), killed on drop.
 pub struct NatsServer {
     child: Child,
     pub url: String,
+    /// The bus secrets file (`CULTFIT_NATS_SECRETS`) every node of this deployment reads.
+    pub secrets: std::path::PathBuf,
     /// The port picked at the first start, reused by [`NatsServer::restart`].
     port: u16,
-    /// Holds the JetStream store (`js/`) and the ports files.
+    /// Holds the secrets, the configuration, the JetStream store (`js/`) and the ports files.
     dir: tempfile::TempDir,
 }
 
 impl NatsServer {
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// Start after `prepare` ran on the server's directory (e.g. to write a secrets file of
+    /// its own, which `cultfit nats-config` then reuses).
+    pub fn start_with(prepare: impl FnOnce(&std::path::Path)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        prepare(dir.path());
+        let secrets = dir.path().join("secrets.env");
+        let config = Command::new(env!("CARGO_BIN_EXE_cultfit"))
+            .args(["nats-config", "--host", "127.0.0.1", "--secrets"])
+            .arg(&secrets)
+            .arg("--store-dir")
+            .arg(dir.path().join("js"))
+            .output()
+            .expect("cultfit nats-config");
+        assert!(
+            config.status.success(),
+            "cultfit nats-config failed: {}",
+            String::from_utf8_lossy(&config.stderr)
+        );
+        std::fs::write(dir.path().join("nats.conf"), &config.stdout).expect("write nats.conf");
         let (child, url) = launch_nats(dir.path(), "-1").unwrap_or_else(|why| panic!("{why}"));
         let port = url
             .rsplit_once(':')
@@ -63,9 +87,37 @@ impl NatsServer {
         Self {
             child,
             url,
+            secrets,
             port,
             dir,
         }
+    }
+
+    /// The service user's name and password, from the secrets file.
+    pub fn service_credentials(&self) -> (String, String) {
+        let text = std::fs::read_to_string(&self.secrets).expect("read the secrets file");
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+                .unwrap_or_else(|| panic!("no {key} in the secrets file"))
+                .to_owned()
+        };
+        (value("CULTFIT_NATS_USER"), value("CULTFIT_NATS_PASSWORD"))
+    }
+
+    /// A connection as the service (what `cultfit serve` uses), for reading streams and buckets.
+    pub async fn service_client(&self) -> async_nats::Client {
+        self.try_service_client()
+            .await
+            .expect("service connection to nats")
+    }
+
+    /// [`NatsServer::service_client`], for a server that may be down.
+    pub async fn try_service_client(&self) -> Result<async_nats::Client, async_nats::ConnectError> {
+        let (user, password) = self.service_credentials();
+        async_nats::ConnectOptions::with_user_and_password(user, password)
+            .connect(self.url.as_str())
+            .await
     }
 
     /// Kill the server (as a crash would) and start a new one on the same port with the same
@@ -95,12 +147,13 @@ impl NatsServer {
     }
 }
 
-/// Start `nats-server -js` on `port` (`-1`: any free port) with its store and ports file in
+/// Start nats-server with `dir/nats.conf` on `port` (`-1`: any free port), its ports file in
 /// `dir`, and wait (up to 5 s) for the URL it reports. On failure the process is reaped.
 fn launch_nats(dir: &std::path::Path, port: &str) -> Result<(Child, String), String> {
     let mut child = Command::new(nats_server_bin())
-        .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
-        .arg(dir.join("js"))
+        .arg("-c")
+        .arg(dir.join("nats.conf"))
+        .args(["-p", port])
         .arg("--ports_file_dir")
         .arg(dir)
         .stdout(Stdio::null())
@@ -169,7 +222,7 @@ impl TestApp {
         let db_name = format!("cultfit_test_{}", Uuid::new_v4().simple());
         let process = spawn_serve(
             &database_url(&db_name),
-            &nats.url,
+            &nats,
             options.rust_log,
             options.args,
             &[("CULTFIT_ROLES", options.roles)],
@@ -495,7 +548,7 @@ pub fn database_url(db_name: &str) -> String {
 /// 30 s) for its "listening" line; panics with the logs so far if it does not come.
 pub fn spawn_serve(
     database_url: &str,
-    nats_url: &str,
+    nats: &NatsServer,
     rust_log: &str,
     extra_args: &[&str],
     extra_env: &[(&str, &str)],
@@ -510,7 +563,8 @@ pub fn spawn_serve(
         ])
         .args(extra_args)
         .env("DATABASE_URL", database_url)
-        .env("NATS_URL", nats_url)
+        .env("NATS_URL", &nats.url)
+        .env("CULTFIT_NATS_SECRETS", &nats.secrets)
         .env("CULTFIT_JWT_SECRET", JWT_SECRET)
         .env("RUST_LOG", rust_log)
         // Many nodes share one PostgreSQL server in tests: keep each pool small.
@@ -562,6 +616,28 @@ fn collect_lines(
             logs.lock().unwrap().push(line);
         }
     });
+}
+
+/// A wearable's connection, made as real ones make it: the `nats_url` and `device_token` that
+/// `join` returned, the token as the CONNECT `auth_token`.
+pub async fn wearable_client(join: &Value) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let url = join["nats_url"]
+        .as_str()
+        .expect("nats_url in the join answer");
+    let token = join["device_token"]
+        .as_str()
+        .expect("device_token in the join answer");
+    device_client(url, token).await
+}
+
+/// A connection presenting `token` as its NATS token (which the auth callout judges).
+pub async fn device_client(
+    url: &str,
+    token: &str,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
+    async_nats::ConnectOptions::with_token(token.to_owned())
+        .connect(url)
+        .await
 }
 
 /// A valid registration body with a unique email.

@@ -5,7 +5,9 @@
     reason = "a broken connection should fail the test loudly"
 )]
 
-use crate::helpers::{ApiClient, TestApp, id_of, new_workout, problem, soon, token, user_id};
+use crate::helpers::{
+    ApiClient, TestApp, id_of, new_workout, problem, soon, token, user_id, wearable_client,
+};
 use chrono::{DateTime, Utc};
 use futures_util::{SinkExt as _, StreamExt as _};
 use reqwest::StatusCode;
@@ -17,8 +19,19 @@ use tokio::time::{Instant, sleep, timeout};
 struct Class {
     trainer: Value,
     trainees: Vec<Value>,
+    /// What `join` answered each trainee (the wearable's subject, URL and device token).
+    joins: Vec<Value>,
     id: String,
     started_at: DateTime<Utc>,
+}
+
+impl Class {
+    /// Trainee `i`'s wearable, connected with its device token as a real one would be.
+    async fn wearable(&self, i: usize) -> async_nats::Client {
+        wearable_client(&self.joins[i])
+            .await
+            .expect("a wearable with a device token connects")
+    }
 }
 
 /// Creates a workout, books and joins `n` trainees (after `prepare` ran for each), and starts it.
@@ -53,21 +66,22 @@ async fn waiting_class(app: &ApiClient, n: usize) -> Class {
         .await;
     let id = id_of(&workout).to_owned();
     let mut trainees = Vec::new();
+    let mut joins = Vec::new();
     for _ in 0..n {
         let trainee = app.signed_up("trainee").await;
         assert_eq!(
             app.book(token(&trainee), &id).await.status(),
             StatusCode::CREATED
         );
-        assert_eq!(
-            app.join_workout(token(&trainee), &id).await.status(),
-            StatusCode::OK
-        );
+        let join = app.join_workout(token(&trainee), &id).await;
+        assert_eq!(join.status(), StatusCode::OK);
+        joins.push(join.json().await.expect("join answer"));
         trainees.push(trainee);
     }
     Class {
         trainer,
         trainees,
+        joins,
         id,
         started_at: DateTime::<Utc>::MIN_UTC,
     }
@@ -190,12 +204,15 @@ async fn three_trainees_with_scripted_streams_get_exact_ranks_energy_calories_an
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let class = start(&app, class).await;
-    let nats = async_nats::connect(&app.nats.url).await.expect("nats");
+    let mut wearables = Vec::new();
+    for i in 0..3 {
+        wearables.push(class.wearable(i).await);
+    }
     let efforts = [90.0, 60.0, 30.0];
 
     // Ten seconds of 1 Hz samples each, every one sent twice, then the first half replayed:
     // none of that may change a total or a curve.
-    for (trainee, rating) in class.trainees.iter().zip(efforts) {
+    for ((trainee, rating), nats) in class.trainees.iter().zip(efforts).zip(&wearables) {
         let to = subject(&class.id, user_id(trainee));
         let stream: Vec<Value> = (0..10)
             .map(|s| {
@@ -207,10 +224,10 @@ async fn three_trainees_with_scripted_streams_get_exact_ranks_energy_calories_an
             })
             .collect();
         for v in stream.iter().chain(stream.iter()).chain(stream[..5].iter()) {
-            publish(&nats, to.clone(), v.to_string()).await;
+            publish(nats, to.clone(), v.to_string()).await;
         }
+        nats.flush().await.expect("flush");
     }
-    nats.flush().await.expect("flush");
 
     let trainer = token(&class.trainer);
     let expected: Vec<(String, i64)> = class
@@ -367,7 +384,11 @@ fn bad_samples(class: &Class, stranger: &str) -> Vec<(&'static str, String, Stri
 async fn each_kind_of_bad_sample_is_rejected_and_counted_and_garbage_leaves_the_session_healthy() {
     let app = fast_ticking_app().await;
     let class = waiting_class(&app, 1).await;
-    let nats = async_nats::connect(&app.nats.url).await.expect("nats");
+    // The trainee's own wearable, on the locked bus: it may publish only its own subject.
+    let nats = class.wearable(0).await;
+    // What no wearable can publish any more (other subjects, oversized payloads) is injected
+    // as the service, to show the owner refuses it too (defence in depth).
+    let service = app.nats.service_client().await;
     let me = user_id(&class.trainees[0]).to_owned();
     // Published before the start: refused as not live once the session reads its stream.
     publish(
@@ -413,10 +434,12 @@ async fn each_kind_of_bad_sample_is_rejected_and_counted_and_garbage_leaves_the_
     );
 
     let stranger = app.signed_up("trainee").await;
+    let own = subject(&class.id, &me);
     for (reason, to, payload) in bad_samples(&class, user_id(&stranger)) {
         let before = counter(&app, &rejected(reason)).await;
-        publish(&nats, to.clone(), payload.clone()).await;
-        nats.flush().await.expect("flush");
+        let via = if to == own { &nats } else { &service };
+        publish(via, to.clone(), payload.clone()).await;
+        via.flush().await.expect("flush");
         let deadline = Instant::now() + Duration::from_secs(5);
         while counter(&app, &rejected(reason)).await < before + 1.0 && Instant::now() < deadline {
             sleep(Duration::from_millis(50)).await;
@@ -434,19 +457,29 @@ async fn each_kind_of_bad_sample_is_rejected_and_counted_and_garbage_leaves_the_
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         let len = (seed >> 40) as usize % 300;
         let bytes: Vec<u8> = (0..len).map(|k| (seed >> (k % 56)) as u8).collect();
-        let to = if i % 3 == 0 {
-            subject(&class.id, &me)
+        if i % 3 == 0 {
+            publish(&nats, own.clone(), bytes).await;
         } else {
-            format!("cultfit.v1.workouts.{}.energy.x{i}", class.id)
-        };
-        publish(&nats, to, bytes).await;
+            let to = format!("cultfit.v1.workouts.{}.energy.x{i}", class.id);
+            publish(&service, to, bytes).await;
+        }
     }
-    publish(&nats, subject(&class.id, &me), vec![b'{'; 1 << 16]).await;
+    publish(&service, own.clone(), vec![b'{'; 1 << 16]).await;
+    service.flush().await.expect("flush");
     // The session still ranks.
     let good = sample(&class, 3, 10, 70.0, 120.0);
     send_and_expect(&app, &nats, &class, &me, good, 120).await;
-    let garbage = counter(&app, &rejected("malformed")).await
-        + counter(&app, &rejected("not_participant")).await;
+    // Two connections (the wearable's and the service's) are not ordered with each other, so the
+    // last garbage may be read just after the good sample.
+    let garbage_counted = async || {
+        counter(&app, &rejected("malformed")).await
+            + counter(&app, &rejected("not_participant")).await
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while garbage_counted().await < 3_001.0 && Instant::now() < deadline {
+        sleep(Duration::from_millis(100)).await;
+    }
+    let garbage = garbage_counted().await;
     assert!(
         garbage >= 3_001.0,
         "every piece of garbage was counted: {garbage}"
@@ -538,7 +571,7 @@ async fn over_sse_a_trainee_waits_then_sees_the_start_frames_and_the_end_with_th
 
     let class = start(&app, class).await;
     events.until("started").await;
-    let nats = async_nats::connect(&app.nats.url).await.expect("nats");
+    let nats = wearable_client(&joined).await.expect("wearable");
     let me = user_id(trainee).to_owned();
     publish(
         &nats,
@@ -610,7 +643,7 @@ async fn over_websocket_a_trainee_waits_then_sees_the_start_frames_and_the_end_w
     );
 
     let class = start(&app, class).await;
-    let nats = async_nats::connect(&app.nats.url).await.expect("nats");
+    let nats = wearable_client(&joined).await.expect("wearable");
     let me = user_id(trainee).to_owned();
     publish(
         &nats,
@@ -835,17 +868,19 @@ async fn when_the_owner_dies_mid_session_the_next_one_replays_the_stream_and_not
     let api = cluster.api(0).clone();
     let class = live_class(&api, 2).await;
     let trainer = token(&class.trainer).to_owned();
-    let nats = async_nats::connect(&cluster.nats.url).await.expect("nats");
+    let wearables = [class.wearable(0).await, class.wearable(1).await];
     let efforts = [70.0, 40.0];
     let send = async |seconds: std::ops::Range<i64>| {
         for s in seconds {
-            for (trainee, rating) in class.trainees.iter().zip(efforts) {
+            for ((trainee, rating), nats) in class.trainees.iter().zip(efforts).zip(&wearables) {
                 let energy = rating * (s + 1) as f64;
                 let v = sample(&class, s, s as u64 + 1, rating, energy);
-                publish(&nats, subject(&class.id, user_id(trainee)), v.to_string()).await;
+                publish(nats, subject(&class.id, user_id(trainee)), v.to_string()).await;
             }
         }
-        nats.flush().await.expect("flush");
+        for nats in &wearables {
+            nats.flush().await.expect("flush");
+        }
     };
     let totals = |per_second: [i64; 2]| -> Vec<(String, i64)> {
         class

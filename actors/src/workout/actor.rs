@@ -316,6 +316,7 @@ fn reply(
         Command::Join { trainee } => to_value(&Joined {
             state: workout.join_state(*trainee).unwrap_or(JoinState::Waiting),
             starts_at: workout.starts_at(),
+            duration_minutes: Some(workout.duration_minutes()),
         }),
         _ => to_value(&status(workout, epoch)),
     }
