@@ -163,6 +163,11 @@ impl DeviceAdmission {
             bail!("the request was not issued by the server it names");
         }
         let now = chrono::Utc::now().timestamp();
+        // The server gives up waiting at the request's `exp`: under a backlog, answering it
+        // would only delay the requests still being waited for.
+        if request.exp.is_some_and(|exp| exp < now) {
+            return Ok((bytes::Bytes::new(), "stale"));
+        }
         let decision = self.decide(&request.nats).await;
         let (response, outcome) = match &decision {
             Ok(device) => {
@@ -217,6 +222,10 @@ impl DeviceAdmission {
             TokenError::Expired => Refusal::Expired,
             TokenError::Invalid => Refusal::InvalidToken,
         })?;
+        // Its last second too: the server would cut the connection as soon as it is admitted.
+        if device.exp <= chrono::Utc::now().timestamp() {
+            return Err(Refusal::Expired);
+        }
         let admissible =
             crate::workouts::queries::wearable_admissible(&self.pool, device.wid, device.sub)
                 .await

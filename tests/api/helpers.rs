@@ -93,6 +93,26 @@ impl NatsServer {
         }
     }
 
+    /// An open nats-server (no accounts, no authentication: the bus before it was locked), for
+    /// proving that `cultfit serve` refuses to run on one. Its secrets file does not exist.
+    pub fn start_open() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("js");
+        std::fs::write(
+            dir.path().join("nats.conf"),
+            format!("jetstream {{ store_dir: {store:?} }}\n"),
+        )
+        .expect("write nats.conf");
+        let (child, url) = launch_nats(dir.path(), "-1").unwrap_or_else(|why| panic!("{why}"));
+        Self {
+            child,
+            url,
+            secrets: dir.path().join("secrets.env"),
+            port: 0,
+            dir,
+        }
+    }
+
     /// The service user's name and password, from the secrets file.
     pub fn service_credentials(&self) -> (String, String) {
         let text = std::fs::read_to_string(&self.secrets).expect("read the secrets file");
@@ -218,7 +238,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> Self {
-        let nats = NatsServer::start();
+        Self::spawn_on(NatsServer::start(), options).await
+    }
+
+    /// Start the app on a NATS server the test prepared.
+    pub async fn spawn_on(nats: NatsServer, options: Options) -> Self {
         let db_name = format!("cultfit_test_{}", Uuid::new_v4().simple());
         let process = spawn_serve(
             &database_url(&db_name),
@@ -638,6 +662,17 @@ pub async fn device_client(
     async_nats::ConnectOptions::with_token(token.to_owned())
         .connect(url)
         .await
+}
+
+/// A JWT over `claims` signed with HS256 and `secret` (with [`JWT_SECRET`], a token the app
+/// accepts as its own), for forging tokens the API never issues.
+pub fn sign_hs256(claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap_or_default()
 }
 
 /// A valid registration body with a unique email.

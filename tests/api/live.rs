@@ -16,18 +16,18 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep, timeout};
 
 /// A live workout with booked, joined trainees.
-struct Class {
-    trainer: Value,
-    trainees: Vec<Value>,
+pub(crate) struct Class {
+    pub trainer: Value,
+    pub trainees: Vec<Value>,
     /// What `join` answered each trainee (the wearable's subject, URL and device token).
-    joins: Vec<Value>,
-    id: String,
-    started_at: DateTime<Utc>,
+    pub joins: Vec<Value>,
+    pub id: String,
+    pub started_at: DateTime<Utc>,
 }
 
 impl Class {
     /// Trainee `i`'s wearable, connected with its device token as a real one would be.
-    async fn wearable(&self, i: usize) -> async_nats::Client {
+    pub(crate) async fn wearable(&self, i: usize) -> async_nats::Client {
         wearable_client(&self.joins[i])
             .await
             .expect("a wearable with a device token connects")
@@ -35,13 +35,13 @@ impl Class {
 }
 
 /// Creates a workout, books and joins `n` trainees (after `prepare` ran for each), and starts it.
-async fn live_class(app: &ApiClient, n: usize) -> Class {
+pub(crate) async fn live_class(app: &ApiClient, n: usize) -> Class {
     let class = waiting_class(app, n).await;
     start(app, class).await
 }
 
 /// An app that ticks every 200 ms, so tests see frames sooner.
-async fn fast_ticking_app() -> TestApp {
+pub(crate) async fn fast_ticking_app() -> TestApp {
     TestApp::spawn_with(crate::helpers::Options {
         args: &["--tick-ms", "200"],
         ..Default::default()
@@ -50,7 +50,7 @@ async fn fast_ticking_app() -> TestApp {
 }
 
 /// `join` again for `trainee` (harmless) and return its answer, with the stream URLs.
-async fn joined(app: &ApiClient, trainee: &Value, id: &str) -> Value {
+pub(crate) async fn joined(app: &ApiClient, trainee: &Value, id: &str) -> Value {
     app.join_workout(token(trainee), id)
         .await
         .json()
@@ -59,7 +59,7 @@ async fn joined(app: &ApiClient, trainee: &Value, id: &str) -> Value {
 }
 
 /// A workout with `n` booked and joined trainees, not started.
-async fn waiting_class(app: &ApiClient, n: usize) -> Class {
+pub(crate) async fn waiting_class(app: &ApiClient, n: usize) -> Class {
     let trainer = app.signed_up("trainer").await;
     let workout = app
         .created_workout(token(&trainer), &new_workout(soon()))
@@ -87,7 +87,7 @@ async fn waiting_class(app: &ApiClient, n: usize) -> Class {
     }
 }
 
-async fn start(app: &ApiClient, mut class: Class) -> Class {
+pub(crate) async fn start(app: &ApiClient, mut class: Class) -> Class {
     let response = app.start_workout(token(&class.trainer), &class.id).await;
     assert_eq!(response.status(), StatusCode::OK);
     let workout: Value = app
@@ -103,23 +103,27 @@ async fn start(app: &ApiClient, mut class: Class) -> Class {
     class
 }
 
-fn subject(workout: &str, user: &str) -> String {
+pub(crate) fn subject(workout: &str, user: &str) -> String {
     format!("cultfit.v1.workouts.{workout}.energy.{user}")
 }
 
 /// A sample stamped in the middle of second `second` of the session.
-fn sample(class: &Class, second: i64, seq: u64, rating: f64, energy: f64) -> Value {
+pub(crate) fn sample(class: &Class, second: i64, seq: u64, rating: f64, energy: f64) -> Value {
     let ts = class.started_at.timestamp_millis() + second * 1000 + 500;
     json!({"seq": seq, "ts": ts, "rating": rating, "energy": energy})
 }
 
-async fn publish(nats: &async_nats::Client, subject: String, payload: impl Into<Vec<u8>>) {
+pub(crate) async fn publish(
+    nats: &async_nats::Client,
+    subject: String,
+    payload: impl Into<Vec<u8>>,
+) {
     nats.publish(subject, payload.into().into())
         .await
         .expect("publish");
 }
 
-async fn leaderboard(app: &ApiClient, token: &str, id: &str) -> Value {
+pub(crate) async fn leaderboard(app: &ApiClient, token: &str, id: &str) -> Value {
     app.get(&format!("/api/v1/workouts/{id}/leaderboard"), Some(token))
         .await
         .json()
@@ -128,7 +132,7 @@ async fn leaderboard(app: &ApiClient, token: &str, id: &str) -> Value {
 }
 
 /// Polls the leaderboard until `check` holds (or 15 s pass) and returns the last one seen.
-async fn leaderboard_until(
+pub(crate) async fn leaderboard_until(
     app: &ApiClient,
     token: &str,
     id: &str,
@@ -145,7 +149,7 @@ async fn leaderboard_until(
 }
 
 /// Publishes `user`'s sample and waits until the leaderboard shows them, alone, at `energy`.
-async fn send_and_expect(
+pub(crate) async fn send_and_expect(
     app: &ApiClient,
     nats: &async_nats::Client,
     class: &Class,
@@ -164,7 +168,7 @@ async fn send_and_expect(
 }
 
 /// Energy per user id in a leaderboard's top.
-fn energies(board: &Value) -> Vec<(String, i64)> {
+pub(crate) fn energies(board: &Value) -> Vec<(String, i64)> {
     board["top"]
         .as_array()
         .map(|top| {
@@ -179,7 +183,7 @@ fn energies(board: &Value) -> Vec<(String, i64)> {
 }
 
 /// A counter's value in a node's Prometheus text, 0 if absent.
-async fn counter(app: &ApiClient, series: &str) -> f64 {
+pub(crate) async fn counter(app: &ApiClient, series: &str) -> f64 {
     let text = app
         .get("/metrics", None)
         .await

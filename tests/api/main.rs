@@ -3,6 +3,7 @@
 
 mod accounts;
 mod afterwards;
+mod bus;
 mod cluster;
 mod docs;
 mod events;

@@ -1,20 +1,11 @@
 //! Access tokens (JWT) and refresh tokens.
 
-use crate::helpers::{JWT_SECRET, TestApp, problem};
+use crate::helpers::{JWT_SECRET, TestApp, problem, sign_hs256 as sign};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-fn sign(claims: &Value, secret: &str) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap_or_default()
-}
 
 fn claims(sub: &str, exp_offset: i64) -> Value {
     let now = chrono::Utc::now().timestamp();
