@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod limits;
 pub mod live;
 pub mod openapi;
 pub mod routes;

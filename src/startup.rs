@@ -5,6 +5,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::JwtKeys;
 use crate::config::ServeConfig;
 use crate::error;
+use crate::limits::{self, Limits};
 use crate::live::hub::LiveHub;
 use crate::routes::participation::PublicNatsUrl;
 use crate::routes::workouts::ListCache;
@@ -126,6 +127,9 @@ impl Application {
                 .map(|u| u.as_url_str().to_owned())
                 .unwrap_or_default(),
         ));
+        let limits = web::Data::new(Limits::new(&config.limits));
+        Limits::describe_metrics();
+        limits::spawn_housekeeping(&limits.clone().into_inner());
         let roles = config.roles;
 
         let server = HttpServer::new(move || {
@@ -153,6 +157,7 @@ impl Application {
                 .app_data(list_cache.clone())
                 .app_data(public_nats.clone())
                 .app_data(metrics.clone())
+                .app_data(limits.clone())
                 .wrap_fn(|req, srv| {
                     let request_id = req.extensions().get::<RequestId>().copied();
                     let response = srv.call(req);
