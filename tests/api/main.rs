@@ -7,6 +7,7 @@ mod cluster;
 mod docs;
 mod events;
 mod helpers;
+mod limits;
 mod live;
 mod operations;
 mod placement;
