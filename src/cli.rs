@@ -110,8 +110,8 @@ pub struct ServeArgs {
     pub limit_failed_logins: QuotaSpec,
     /// Proxies whose `X-Forwarded-For` names the client: a comma list of IPs and CIDRs. Empty:
     /// the TCP peer is the client.
-    #[arg(long, env = "CULTFIT_TRUSTED_PROXIES", default_value = "")]
-    pub trusted_proxies: TrustedProxies,
+    #[arg(long, env = "CULTFIT_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<TrustedProxies>,
 }
 
 impl ServeArgs {
@@ -163,7 +163,7 @@ impl ServeArgs {
                 live_per_address: self.limit_live_per_address,
                 live_per_user: self.limit_live_per_user,
                 failed_logins: self.limit_failed_logins,
-                trusted_proxies: self.trusted_proxies,
+                trusted_proxies: self.trusted_proxies.unwrap_or_default(),
             },
         })
     }
