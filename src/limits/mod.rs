@@ -207,7 +207,7 @@ impl Limits {
         })
     }
 
-    /// 429 while the account `email` names is locked by failed logins.
+    /// 429 while `account` is locked by failed logins.
     pub async fn login_unlocked(
         &self,
         client: IpAddr,
