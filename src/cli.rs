@@ -4,6 +4,7 @@
 //! under a process manager, in tests and by hand.
 
 use crate::config::{Roles, ServeConfig};
+use crate::limits::{LimitsConfig, QuotaSpec, TrustedProxies};
 use crate::telemetry::LogFormat;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -106,6 +107,24 @@ pub struct ServeArgs {
     /// to start creates the stream).
     #[arg(long, env = "CULTFIT_ENERGY_RETENTION_HOURS", default_value_t = 72, value_parser = clap::value_parser!(u64).range(1..=8760))]
     pub energy_retention_hours: u64,
+    /// Register, login and refresh requests per client address: `<count>/<s|m|h>`, a burst of
+    /// `count` refilled evenly over the period.
+    #[arg(long, env = "CULTFIT_LIMIT_AUTH_PER_ADDRESS", default_value = "300/s")]
+    pub limit_auth_per_address: QuotaSpec,
+    /// Energy ingest and live-ticket requests per client address (`<count>/<s|m|h>`).
+    #[arg(long, env = "CULTFIT_LIMIT_LIVE_PER_ADDRESS", default_value = "3000/s")]
+    pub limit_live_per_address: QuotaSpec,
+    /// Energy ingest and live-ticket requests per signed-in user (`<count>/<s|m|h>`).
+    #[arg(long, env = "CULTFIT_LIMIT_LIVE_PER_USER", default_value = "20/s")]
+    pub limit_live_per_user: QuotaSpec,
+    /// Failed logins per account (`<count>/<s|m|h>`); the failure after them locks the account
+    /// until the next one is allowed.
+    #[arg(long, env = "CULTFIT_LIMIT_FAILED_LOGINS", default_value = "10/m")]
+    pub limit_failed_logins: QuotaSpec,
+    /// Proxies whose `X-Forwarded-For` names the client: a comma list of IPs and CIDRs. Empty:
+    /// the TCP peer is the client.
+    #[arg(long, env = "CULTFIT_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<TrustedProxies>,
 }
 
 impl ServeArgs {
@@ -182,6 +201,13 @@ impl ServeArgs {
             auto_end_grace: chrono::TimeDelta::seconds(i64::from(self.auto_end_grace_secs)),
             tick: std::time::Duration::from_millis(self.tick_ms),
             energy_retention: std::time::Duration::from_secs(self.energy_retention_hours * 3600),
+            limits: LimitsConfig {
+                auth_per_address: self.limit_auth_per_address,
+                live_per_address: self.limit_live_per_address,
+                live_per_user: self.limit_live_per_user,
+                failed_logins: self.limit_failed_logins,
+                trusted_proxies: self.trusted_proxies.unwrap_or_default(),
+            },
         })
     }
 }

@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub tick: std::time::Duration,
     /// How long the ENERGY stream keeps raw samples.
     pub energy_retention: std::time::Duration,
+    /// Rate limits on the public HTTP edges.
+    pub limits: crate::limits::LimitsConfig,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("node_id", &self.node_id)
             .field("lease_ttl", &self.lease_ttl)
             .field("tick", &self.tick)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }

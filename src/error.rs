@@ -46,7 +46,10 @@ impl FieldError {
     status(code = 404, description = "Unknown resource"),
     status(code = 409, description = "Conflicts with the current state"),
     status(code = 422, description = "Invalid field values"),
-    status(code = 429, description = "Rate limited"),
+    status(
+        code = 429,
+        description = "Rate limited: retry after the `Retry-After` header's seconds"
+    ),
     status(code = 500, description = "Unexpected failure"),
     status(code = 503, description = "A dependency is unavailable"),
     status(code = 504, description = "A dependency timed out")
@@ -65,6 +68,12 @@ pub enum ApiError {
         code: ErrorCode,
         /// Human-readable detail.
         detail: String,
+    },
+    /// Too many requests (429): the client should wait this many whole seconds (at least 1).
+    #[error("too many requests, retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Sent as `Retry-After`.
+        retry_after_secs: u64,
     },
     /// A dependency is down.
     #[error("dependency unavailable")]
@@ -98,12 +107,21 @@ impl ApiError {
         ApiError::Invalid(vec![FieldError::new(field, message)])
     }
 
+    /// 429: wait at least `wait` (rounded up to whole seconds, at least 1) before retrying.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError::RateLimited {
+            retry_after_secs: secs.max(1),
+        }
+    }
+
     /// The stable code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Malformed(_) => ErrorCode::MalformedRequest,
             ApiError::Invalid(_) => ErrorCode::ValidationFailed,
             ApiError::Client { code, .. } => *code,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::Unexpected(_) => ErrorCode::Internal,
         }
@@ -180,9 +198,12 @@ impl ResponseError for ApiError {
             code,
             errors,
         };
-        HttpResponse::build(status)
-            .insert_header((header::CONTENT_TYPE, "application/problem+json"))
-            .body(serde_json::to_string(&problem).unwrap_or_default())
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            response.insert_header((header::RETRY_AFTER, *retry_after_secs));
+        }
+        response.body(serde_json::to_string(&problem).unwrap_or_default())
     }
 }
 
@@ -276,6 +297,52 @@ mod tests {
             !body.to_string().contains("password authentication"),
             "{body}"
         );
+    }
+
+    #[test]
+    fn rate_limited_problems_say_when_to_retry_in_whole_seconds() {
+        for (wait, secs) in [
+            (std::time::Duration::ZERO, 1),
+            (std::time::Duration::from_millis(1), 1),
+            (std::time::Duration::from_secs(1), 1),
+            (std::time::Duration::from_millis(1001), 2),
+            (std::time::Duration::from_secs(20), 20),
+        ] {
+            let err = ApiError::rate_limited(wait);
+            let response = err.error_response();
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(
+                response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
+                Some(secs.to_string().as_str()),
+                "{wait:?}"
+            );
+            assert_eq!(
+                response
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok()),
+                Some("application/problem+json")
+            );
+            assert_eq!(
+                body_of(&err),
+                serde_json::json!({
+                    "type": "urn:cultfit:problem:rate_limited",
+                    "title": "Too Many Requests",
+                    "status": 429,
+                    "detail": format!("too many requests, retry in {secs} s"),
+                    "code": "rate_limited",
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn only_rate_limited_problems_carry_retry_after() {
+        let response = ApiError::not_found("workout").error_response();
+        assert!(response.headers().get("retry-after").is_none());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod limits;
 pub mod live;
 pub mod openapi;
 pub mod routes;

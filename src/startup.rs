@@ -6,6 +6,7 @@ use crate::auth::tokens::JwtKeys;
 use crate::bus::callout::DeviceAdmission;
 use crate::config::ServeConfig;
 use crate::error;
+use crate::limits::{self, Limits};
 use crate::live::hub::LiveHub;
 use crate::routes::participation::WearableAccess;
 use crate::routes::workouts::ListCache;
@@ -145,6 +146,9 @@ impl Application {
             nats_url: config.public_nats_url.clone(),
             credential_grace: config.auto_end_grace,
         });
+        let limits = web::Data::new(Limits::new(&config.limits));
+        Limits::describe_metrics();
+        limits::spawn_housekeeping(&limits.clone().into_inner());
         let roles = config.roles;
 
         let server = HttpServer::new(move || {
@@ -172,6 +176,7 @@ impl Application {
                 .app_data(list_cache.clone())
                 .app_data(wearables.clone())
                 .app_data(metrics.clone())
+                .app_data(limits.clone())
                 .wrap_fn(|req, srv| {
                     let request_id = req.extensions().get::<RequestId>().copied();
                     let response = srv.call(req);

@@ -3,6 +3,9 @@
 //! A session is a refresh-token *family*: login (or registration) starts one, each refresh rotates
 //! within it, and presenting a token that was already rotated revokes the whole family (someone
 //! holds a stolen copy). Access tokens are short-lived JWTs and are not revocable.
+//!
+//! Register, login and refresh are rate limited per client address, and failed logins per
+//! account ([`crate::limits`]): each handler's first argument is its guard.
 
 use crate::accounts::store::{self, InsertError, NewAccount};
 use crate::accounts::{Account, Role, validate};
@@ -10,6 +13,7 @@ use crate::auth::AuthUser;
 use crate::auth::password::{Password, PasswordHasher};
 use crate::auth::tokens::{self, ACCESS_TOKEN_TTL_SECS, JwtKeys, REFRESH_TOKEN_TTL_DAYS};
 use crate::error::ApiError;
+use crate::limits::{LoginLimit, RefreshLimit, RegisterLimit};
 use actix_web::web::{Data, Json};
 use anyhow::Context;
 use apistos::actix::{CreatedJson, NoContent};
@@ -117,9 +121,11 @@ pub struct Session {
     tag = "accounts",
     error_code = 400,
     error_code = 409,
-    error_code = 422
+    error_code = 422,
+    error_code = 429
 )]
 pub async fn register(
+    _limit: RegisterLimit,
     body: Json<RegisterRequest>,
     pool: Data<PgPool>,
     hasher: Data<PasswordHasher>,
@@ -161,32 +167,41 @@ pub async fn register(
 }
 
 /// Sign in with email and password. Any mismatch is the same 401.
+///
+/// Too many failures for one account lock it for a while: every login for it, even with the
+/// right password, is then 429 with `Retry-After`.
 #[api_operation(
     operation_id = "login",
     tag = "accounts",
     error_code = 400,
     error_code = 401,
-    error_code = 422
+    error_code = 422,
+    error_code = 429
 )]
 pub async fn login(
+    limit: LoginLimit,
     body: Json<LoginRequest>,
     pool: Data<PgPool>,
     hasher: Data<PasswordHasher>,
     keys: Data<JwtKeys>,
 ) -> Result<Json<Session>, ApiError> {
     let request = body.into_inner();
+    // A locked account is refused here, before its password is hashed.
+    let account_key = limit.unlocked(&request.email).await?;
     let found = store::credentials(pool.get_ref(), &request.email).await?;
     let (account, hash) = match found {
         Some((account, hash)) => (Some(account), Some(hash)),
         None => (None, None),
     };
     let matches = hasher.verify(&request.password, hash).await?;
-    let account = account.filter(|_| matches).ok_or_else(|| {
-        ApiError::client(
+    let Some(account) = account.filter(|_| matches) else {
+        // Counted whether or not the account exists; the failure that locks it is a 429.
+        limit.failed(account_key).await?;
+        return Err(ApiError::client(
             ErrorCode::InvalidCredentials,
             "email or password is incorrect",
-        )
-    })?;
+        ));
+    };
     let mut tx = pool.begin().await.context("failed to begin transaction")?;
     let session = start_session(&mut tx, &keys, &account, Uuid::now_v7()).await?;
     tx.commit().await.context("failed to commit login")?;
@@ -200,9 +215,11 @@ pub async fn login(
     tag = "accounts",
     error_code = 400,
     error_code = 401,
-    error_code = 422
+    error_code = 422,
+    error_code = 429
 )]
 pub async fn refresh(
+    _limit: RefreshLimit,
     body: Json<RefreshRequest>,
     pool: Data<PgPool>,
     keys: Data<JwtKeys>,

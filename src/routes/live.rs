@@ -3,12 +3,16 @@
 //!
 //! Streams are served from this node's [`LiveHub`]: one NATS subscription per workout followed
 //! here, whatever the number of clients, and each client's view cut from the newest state.
+//!
+//! Tickets and energy ingest are rate limited per client address and per user
+//! ([`crate::limits`]): each handler's first argument is its guard.
 
 use super::actors_call;
 use crate::auth::extractor::TicketQuery;
 use crate::auth::tokens::{JwtKeys, LIVE_TICKET_TTL_SECS};
 use crate::auth::{AuthUser, LiveViewer, Trainee};
 use crate::error::ApiError;
+use crate::limits::{EnergyLimit, TicketLimit};
 use crate::live::access::{self, Admitted, EndedResult};
 use crate::live::hub::{self, Channel, LiveHub};
 use crate::live::state::LiveState;
@@ -207,9 +211,11 @@ pub struct LiveTicket {
     error_code = 400,
     error_code = 401,
     error_code = 403,
-    error_code = 404
+    error_code = 404,
+    error_code = 429
 )]
 pub async fn issue_ticket(
+    _limit: TicketLimit,
     user: AuthUser,
     id: Path<Uuid>,
     pool: Data<PgPool>,
@@ -336,9 +342,11 @@ pub struct SampleRejection {
     error_code = 404,
     error_code = 409,
     error_code = 422,
+    error_code = 429,
     error_code = 503
 )]
 pub async fn post_energy(
+    _limit: EnergyLimit,
     trainee: Trainee,
     id: Path<Uuid>,
     body: Json<EnergyBatch>,

@@ -8,6 +8,7 @@ mod cluster;
 mod docs;
 mod events;
 mod helpers;
+mod limits;
 mod live;
 mod operations;
 mod placement;
