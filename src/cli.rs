@@ -6,7 +6,7 @@
 use crate::config::{Roles, ServeConfig};
 use crate::limits::{LimitsConfig, QuotaSpec, TrustedProxies};
 use crate::telemetry::LogFormat;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 
@@ -141,12 +141,7 @@ impl ServeArgs {
                 bail!("CULTFIT_JWT_SECRET is required (at least 32 bytes) unless --dev")
             }
         };
-        let nats_urls = self
-            .nats_url
-            .split(',')
-            .map(|url| url.trim().parse::<async_nats::ServerAddr>())
-            .collect::<Result<Vec<_>, _>>()
-            .context("NATS_URL is not a valid list of NATS server addresses")?;
+        let nats_urls = crate::bus::connect::parse_urls(&self.nats_url)?;
         let bus = crate::bus::connect::BusAccess {
             secrets: self
                 .nats_secrets

@@ -18,6 +18,14 @@ pub struct BusAccess {
     pub insecure: bool,
 }
 
+/// `NATS_URL`: one or more server URLs, comma separated.
+pub fn parse_urls(urls: &str) -> anyhow::Result<Vec<ServerAddr>> {
+    urls.split(',')
+        .map(|url| url.trim().parse::<ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("NATS_URL is not a valid list of NATS server addresses")
+}
+
 /// Options shared by every service connection: a name, a short ping interval (a dead link must be
 /// noticed in seconds: leases depend on it), connection events in the log.
 fn options(access: &BusAccess, name: &str) -> async_nats::ConnectOptions {

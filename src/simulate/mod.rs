@@ -3,20 +3,27 @@
 //!
 //! 1. A trainer and N trainees register (or log in, if a previous run created them).
 //! 2. The trainer schedules a workout; every trainee books and joins it; the trainer starts it.
-//! 3. N simulated wearables publish over a few shared NATS connections at the chosen rate. Sends
-//!    are scheduled: each sample has an intended send time, and latency is measured from it, so
-//!    a stalled service cannot hide latency by slowing the sender down.
-//! 4. Meanwhile it follows the workout's live frames and records, for every sample, the time
-//!    from its intended send to the first frame reflecting it; with `--followers K`, K trainees
-//!    also follow the session over SSE as their apps would, and their frames' lateness is recorded.
-//! 5. It stops sending, waits until the frames show every sample, ends the workout and checks
+//! 3. Every wearable connects to the bus with its trainee's device token, one connection each,
+//!    as real ones do (the connect storm of a class starting, timed; see [`fleet`]).
+//!    `--trusted-publisher` shares a few service connections instead, for ingest-ceiling runs.
+//! 4. The N wearables publish at the chosen rate. Sends are scheduled: each sample has an
+//!    intended send time, and latency is measured from it, so a stalled service cannot hide
+//!    latency by slowing the sender down.
+//! 5. Meanwhile it follows the workout's live frames on the bus (as the service: it needs the
+//!    bus secrets file) and records, for every sample, the time from its intended send to the
+//!    first frame reflecting it; with `--followers K`, K trainees also follow the session over
+//!    SSE as their apps would, and their frames' lateness is recorded.
+//! 6. It stops sending, waits until the frames show every sample, ends the workout and checks
 //!    each trainee's stored result against the last energy their wearable sent.
 //!
 //! Exits non-zero if any trainee's result misses energy that was sent (and accepted).
 
+pub mod fleet;
 pub mod followers;
 pub mod wearable;
 
+use crate::bus::connect::BusAccess;
+use crate::bus::secrets::BusSecrets;
 use crate::live::state::{Assembler, LiveState};
 use anyhow::{Context, bail};
 use bus_contracts::v1::LiveMessage;
@@ -40,6 +47,17 @@ pub struct SimulateArgs {
     /// NATS for the wearables; by default the URL `join` hands out.
     #[arg(long)]
     pub nats_url: Option<String>,
+    /// The bus secrets file (as for `cultfit serve`): the simulator watches the frames on the bus
+    /// as the service, to time every sample.
+    #[arg(long, env = "CULTFIT_NATS_SECRETS")]
+    pub nats_secrets: Option<std::path::PathBuf>,
+    /// Publish over `--connections` shared service connections instead of one device
+    /// connection per wearable: for measuring the ingest ceiling only (labelled in the report).
+    #[arg(long)]
+    pub trusted_publisher: bool,
+    /// Device connections opened at once while the wearables connect.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connect_concurrency: u32,
     /// Simulated trainees (each with a wearable).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub trainees: u32,
@@ -49,7 +67,7 @@ pub struct SimulateArgs {
     /// How long the wearables publish, in seconds.
     #[arg(long, default_value_t = 30)]
     pub duration_secs: u64,
-    /// NATS connections the wearables share.
+    /// With `--trusted-publisher`: the service connections the wearables share.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub connections: u32,
     /// HTTP requests in flight while setting up (registrations, bookings, joins).
@@ -74,6 +92,16 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     if !(args.rate_hz > 0.0 && args.rate_hz <= 1000.0) {
         bail!("--rate-hz must be above 0 and at most 1000");
     }
+    let Some(secrets) = &args.nats_secrets else {
+        bail!(
+            "cultfit simulate watches the frames on the bus as the service: give it the bus \
+             secrets file (--nats-secrets or CULTFIT_NATS_SECRETS, as for cultfit serve)"
+        );
+    };
+    let service = BusAccess {
+        secrets: Some(BusSecrets::load(secrets)?),
+        insecure: false,
+    };
     let http = Http::new(&args.api_url);
     let n = args.trainees as usize;
     progress(&format!(
@@ -135,10 +163,40 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         None => joins[0]["nats_url"].as_str().unwrap_or_default().to_owned(),
     };
 
+    let (publishers, storm) = if args.trusted_publisher {
+        let publishers =
+            fleet::connect_trusted(&service, &nats_url, args.connections as usize, n).await?;
+        (publishers, None)
+    } else {
+        progress(&format!(
+            "connecting {n} wearables, each with its device token ({} at once)",
+            args.connect_concurrency
+        ));
+        let tokens = joins
+            .iter()
+            .map(|join| {
+                let token = join["device_token"].as_str().unwrap_or_default();
+                (nats_url.clone(), token.to_owned())
+            })
+            .collect();
+        let (publishers, storm) =
+            fleet::connect_devices(tokens, args.connect_concurrency as usize).await?;
+        progress(&format!(
+            "{} wearables admitted in {:.2} s",
+            storm.admitted,
+            storm.elapsed.as_secs_f64()
+        ));
+        (publishers, Some(storm))
+    };
+
     // Follow the frames before the start, so the first one is not missed.
-    let follower_nats = async_nats::connect(&nats_url)
-        .await
-        .with_context(|| format!("connecting to NATS at {nats_url}"))?;
+    let follower_nats = crate::bus::connect::connect(
+        &crate::bus::connect::parse_urls(&nats_url)?,
+        &service,
+        "cultfit-simulate-observer",
+    )
+    .await
+    .with_context(|| format!("connecting to NATS at {nats_url} as the service"))?;
     let frames = follower_nats
         .subscribe(bus_contracts::subjects::workout_live(id))
         .await?;
@@ -159,8 +217,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     )
     .await?;
     progress(&format!(
-        "started: {n} wearables at {} Hz for {} s over {} NATS connections",
-        args.rate_hz, args.duration_secs, args.connections
+        "started: {n} wearables at {} Hz for {} s ({})",
+        args.rate_hz,
+        args.duration_secs,
+        publisher_label(&args)
     ));
 
     let wearables: Vec<Wearable> = trainee_tokens
@@ -175,7 +235,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         })
         .collect();
     let sending = Instant::now();
-    let finals = send_all(&args, &nats_url, wearables, tracker.clone()).await?;
+    let fleet: Vec<(Wearable, fleet::Publisher)> = wearables.into_iter().zip(publishers).collect();
+    let finals = send_all(&args, fleet, tracker.clone()).await?;
     let send_seconds = sending.elapsed().as_secs_f64();
 
     progress("stopped sending; waiting for the frames to show every sample");
@@ -246,13 +307,28 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "results_missing_energy": missing,
         "ticks": t.ticks,
         "app_streams": app_report(args.followers, &seen),
+        "publisher": publisher_label(&args),
+        "connect": storm.as_ref().map(fleet::Storm::report),
         "service_memory": memory(&args.service_pids),
+        "simulator_memory": memory(&[std::process::id()]),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     if missing > 0 {
         eprintln!("FAILED: {missing} trainees' results miss energy their wearables sent");
     }
     Ok(missing == 0)
+}
+
+/// How the wearables reached the bus, as the report says it.
+fn publisher_label(args: &SimulateArgs) -> String {
+    if args.trusted_publisher {
+        format!(
+            "trusted: {} shared service connections (ingest-ceiling benchmark, not how wearables connect)",
+            args.connections
+        )
+    } else {
+        "devices: one connection per wearable, each with its device token".to_owned()
+    }
 }
 
 /// What the SSE followers saw: frames received and how late (from ranking to arrival).
@@ -314,26 +390,26 @@ async fn follow(mut frames: async_nats::Subscriber, tracker: Arc<Mutex<Tracker>>
     }
 }
 
+/// Tasks the wearables are spread over for sending (each sends its wearables' samples in turn).
+const SEND_TASKS: usize = 32;
+
 /// Runs every wearable to the end of the session; returns each one's final energy.
 async fn send_all(
     args: &SimulateArgs,
-    nats_url: &str,
-    wearables: Vec<Wearable>,
+    fleet: Vec<(Wearable, fleet::Publisher)>,
     tracker: Arc<Mutex<Tracker>>,
 ) -> anyhow::Result<Vec<(Uuid, f64)>> {
     let period = Duration::from_secs_f64(1.0 / args.rate_hz);
-    let total = wearables.len();
+    let total = fleet.len();
     let start = Instant::now() + Duration::from_millis(500);
     let wall_start_ms = Utc::now().timestamp_millis() + 500;
     let end = start + Duration::from_secs(args.duration_secs);
-    let groups = args.connections as usize;
     let mut tasks = Vec::new();
-    let mut by_group: Vec<Vec<(usize, Wearable)>> = vec![Vec::new(); groups];
-    for (i, w) in wearables.into_iter().enumerate() {
-        by_group[i % groups].push((i, w));
+    let mut by_task: Vec<Vec<(usize, Wearable, fleet::Publisher)>> = vec![Vec::new(); SEND_TASKS];
+    for (i, (w, publisher)) in fleet.into_iter().enumerate() {
+        by_task[i % SEND_TASKS].push((i, w, publisher));
     }
-    for group in by_group {
-        let client = async_nats::connect(nats_url).await?;
+    for group in by_task.into_iter().filter(|g| !g.is_empty()) {
         let tracker = tracker.clone();
         tasks.push(tokio::spawn(async move {
             // Each wearable sends at its own phase within the period, so the load is smooth.
@@ -342,7 +418,7 @@ async fn send_all(
             let mut round = 0u32;
             'rounds: loop {
                 let base = start + period * round;
-                for (i, w) in &mut group {
+                for (i, w, publisher) in &mut group {
                     let intended = base + offset(*i);
                     if intended >= end {
                         break 'rounds;
@@ -351,7 +427,7 @@ async fn send_all(
                     let since = intended.saturating_duration_since(start).as_millis() as i64;
                     let sample = w.next(wall_start_ms + since, period.as_secs_f64());
                     let payload = serde_json::to_vec(&sample).unwrap_or_default();
-                    if client
+                    if publisher
                         .publish(w.subject.clone(), payload.into())
                         .await
                         .is_err()
@@ -364,10 +440,12 @@ async fn send_all(
                 }
                 round += 1;
             }
-            let _ = client.flush().await;
+            for (_, _, publisher) in &group {
+                let _ = publisher.flush().await;
+            }
             group
                 .into_iter()
-                .map(|(_, w)| (w.user, w.energy()))
+                .map(|(_, w, _)| (w.user, w.energy()))
                 .collect::<Vec<_>>()
         }));
     }

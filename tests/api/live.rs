@@ -954,7 +954,7 @@ async fn when_the_owner_dies_mid_session_the_next_one_replays_the_stream_and_not
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_results() {
     let app = fast_ticking_app().await;
-    let simulate = |name: &'static str| {
+    let simulate = |name: &'static str, extra: &'static [&'static str]| {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
             .args([
                 "simulate",
@@ -965,12 +965,14 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
                 "--rate-hz",
                 "5",
             ])
-            .args(["--duration-secs", "3", "--connections", "2", "--name", name])
+            .args(["--duration-secs", "3", "--name", name])
             .args(["--followers", "3"])
+            .args(extra)
+            .env("CULTFIT_NATS_SECRETS", &app.nats.secrets)
             .env_remove("RUST_LOG")
             .output()
     };
-    let run = simulate("first").await.expect("run cultfit simulate");
+    let run = simulate("first", &[]).await.expect("run cultfit simulate");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     let report: Value =
@@ -985,6 +987,21 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
     );
     assert_eq!(report["results_missing_energy"], 0, "{report}");
     assert!(stderr.contains("[simulate]"), "it shows progress: {stderr}");
+    // Each wearable connected on its own, with its device token, through the auth callout.
+    assert!(
+        report["publisher"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("devices")),
+        "{report}"
+    );
+    assert_eq!(
+        (
+            &report["connect"]["admitted"],
+            &report["connect"]["refused"]
+        ),
+        (&json!(6), &json!(0)),
+        "{report}"
+    );
     // Three trainees followed over SSE and got frames all along (5 ticks a second for 3 s).
     let apps = &report["app_streams"];
     assert_eq!(
@@ -997,13 +1014,24 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
         "{report}"
     );
 
-    // A second run under the same name reuses the accounts (logs in instead of registering).
-    let again = simulate("first").await.expect("run cultfit simulate again");
+    // A second run under the same name reuses the accounts (logs in instead of registering);
+    // as a trusted publisher it shares service connections, and says so.
+    let again = simulate("first", &["--trusted-publisher", "--connections", "2"])
+        .await
+        .expect("run cultfit simulate again");
     assert!(
         again.status.success(),
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap_or_default();
+    assert!(
+        report["publisher"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("trusted") && p.contains("not how wearables connect")),
+        "{report}"
+    );
+    assert_eq!(report["results_missing_energy"], 0, "{report}");
 
     let unreachable = tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
         .args([
@@ -1013,11 +1041,22 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
             "--trainees",
             "1",
         ])
+        .env("CULTFIT_NATS_SECRETS", &app.nats.secrets)
         .output()
         .await
         .expect("run cultfit simulate");
     assert!(!unreachable.status.success());
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("is the service running"));
+
+    // Without the bus secrets it cannot watch the frames, and says what it needs.
+    let no_secrets = tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
+        .args(["simulate", "--api-url", &app.address, "--trainees", "1"])
+        .env_remove("CULTFIT_NATS_SECRETS")
+        .output()
+        .await
+        .expect("run cultfit simulate");
+    assert!(!no_secrets.status.success());
+    assert!(String::from_utf8_lossy(&no_secrets.stderr).contains("CULTFIT_NATS_SECRETS"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
