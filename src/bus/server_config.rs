@@ -44,10 +44,17 @@ pub struct NatsConfigArgs {
     /// JetStream store directory; by default `jetstream/` next to the secrets file.
     #[arg(long)]
     pub store_dir: Option<PathBuf>,
-    /// Also accept wearables over WebSocket (browsers) on this port. Plain `ws://`: put a
-    /// TLS-terminating proxy in front of it for `wss://` in production.
+    /// Also accept wearables over WebSocket (browsers) on this port: `wss://` with
+    /// `--tls-cert`, else plain `ws://` (behind a TLS-terminating proxy in production).
     #[arg(long)]
     pub websocket_port: Option<u16>,
+    /// PEM certificate (chain) for TLS on the client and WebSocket ports; with `--tls-key`.
+    /// Wearables send their device tokens over these connections: use TLS in production.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// This server's name; must be unique within a cluster. Default: `cultfit-<port>`.
     #[arg(long)]
     pub server_name: Option<String>,
@@ -95,10 +102,11 @@ pub fn render(args: &NatsConfigArgs, secrets: &BusSecrets) -> anyhow::Result<Str
          server_name: {}\n\
          listen: {}\n\
          max_payload: 1MB\n\
-         \n\
+         {}\n\
          jetstream {{\n  store_dir: {}\n}}\n",
         quote(&server_name),
         quote(&format!("{}:{}", args.host, args.port)),
+        tls_block(args, "").unwrap_or_default(),
         quote(&store_dir.display().to_string()),
     );
     let _ = writeln!(
@@ -149,9 +157,13 @@ pub fn render(args: &NatsConfigArgs, secrets: &BusSecrets) -> anyhow::Result<Str
     if let Some(port) = args.websocket_port {
         let _ = writeln!(
             c,
-            "\n# Browser wearables (same callout, same permissions). Plain ws: terminate TLS in front.\n\
-             websocket {{\n  listen: {}\n  no_tls: true\n}}",
+            "\n# Browser wearables (same callout, same permissions).\n\
+             websocket {{\n  listen: {}\n{}}}",
             quote(&format!("{}:{port}", args.host)),
+            tls_block(args, "  ").unwrap_or_else(|| {
+                "  # Plain ws://: terminate TLS in front of it in production.\n  no_tls: true\n"
+                    .to_owned()
+            }),
         );
     }
     if let (Some(name), Some(port)) = (&args.cluster_name, args.cluster_port) {
@@ -182,6 +194,16 @@ pub fn render(args: &NatsConfigArgs, secrets: &BusSecrets) -> anyhow::Result<Str
         );
     }
     Ok(c)
+}
+
+/// The `tls { }` block for `--tls-cert`/`--tls-key`, indented by `indent`; `None` without TLS.
+fn tls_block(args: &NatsConfigArgs, indent: &str) -> Option<String> {
+    let (cert, key) = (args.tls_cert.as_ref()?, args.tls_key.as_ref()?);
+    Some(format!(
+        "{indent}tls {{\n{indent}  cert_file: {}\n{indent}  key_file: {}\n{indent}}}\n",
+        quote(&cert.display().to_string()),
+        quote(&key.display().to_string()),
+    ))
 }
 
 /// The user name routes authenticate with.
@@ -256,6 +278,7 @@ mod tests {
             "the seed leaked"
         );
         assert!(!text.contains("websocket") && !text.contains("cluster {"));
+        assert!(!text.contains("tls {"));
     }
 
     #[test]
@@ -290,7 +313,10 @@ mod tests {
             text.contains("websocket {\n  listen: \"0.0.0.0:8443\""),
             "{text}"
         );
-        assert!(text.contains("name: \"cultfit\""), "{text}");
+        assert!(
+            text.contains("name: \"cultfit\"") && text.contains("no_tls: true"),
+            "{text}"
+        );
         assert!(
             text.contains(&format!("\"nats-route://route:{password}@10.0.0.3:6222\"")),
             "{text}"
@@ -299,5 +325,28 @@ mod tests {
             with_credentials("nats-route://u:p@10.0.0.2:6222", &password).is_err(),
             "credentials given twice"
         );
+    }
+
+    #[test]
+    fn with_a_certificate_clients_and_browsers_get_tls() {
+        let secrets = BusSecrets::generate();
+        let text = render(
+            &args(&[
+                "--websocket-port",
+                "8443",
+                "--tls-cert",
+                "/etc/cultfit/bus.pem",
+                "--tls-key",
+                "/etc/cultfit/bus.key",
+            ]),
+            &secrets,
+        )
+        .unwrap();
+        assert_eq!(
+            text.matches("cert_file: \"/etc/cultfit/bus.pem\"").count(),
+            2,
+            "{text}"
+        );
+        assert!(!text.contains("no_tls"), "{text}");
     }
 }
