@@ -261,16 +261,17 @@ mod tests {
         serde_json::from_slice(&bytes).unwrap_or_default()
     }
 
+    fn header<'a>(response: &'a HttpResponse, name: &str) -> Option<&'a str> {
+        response.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
     #[test]
     fn problem_documents_have_the_rfc_9457_shape_and_a_stable_code() {
         let err = ApiError::client(ErrorCode::EmailTaken, "email already registered");
         let response = err.error_response();
         assert_eq!(response.status(), StatusCode::CONFLICT);
         assert_eq!(
-            response
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok()),
+            header(&response, "content-type"),
             Some("application/problem+json")
         );
         assert_eq!(
@@ -312,18 +313,12 @@ mod tests {
             let response = err.error_response();
             assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
             assert_eq!(
-                response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok()),
+                header(&response, "retry-after"),
                 Some(secs.to_string().as_str()),
                 "{wait:?}"
             );
             assert_eq!(
-                response
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok()),
+                header(&response, "content-type"),
                 Some("application/problem+json")
             );
             assert_eq!(

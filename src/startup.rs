@@ -125,10 +125,10 @@ impl Application {
             (Some(secrets), true) => Some(
                 std::sync::Arc::new(DeviceAdmission::new(
                     secrets.issuer.clone(),
-                    secrets.xkey.clone(),
+                    secrets.xkey.as_ref(),
                     JwtKeys::new(&config.jwt_secret),
                     pool.clone(),
-                ))
+                )?)
                 .serve(nats.clone())
                 .await?,
             ),

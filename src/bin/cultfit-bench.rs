@@ -276,18 +276,26 @@ async fn closed_loop(
     Ok(outcome)
 }
 
+impl Bench {
+    /// A workout starting in five minutes with `trainees` seeded trainees booked into it.
+    async fn booked_workout(&self, trainees: usize) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
+        let trainer = self.seed_users("trainer", 1).await?[0];
+        let workout = self
+            .create_workout(trainer, TimeDelta::minutes(5), trainees)
+            .await?;
+        let people = self.seed_users("trainee", trainees).await?;
+        sqlx::query("INSERT INTO registrations (workout_id, trainee_id, status) SELECT $1, id, 'booked' FROM unnest($2::uuid[]) AS id")
+            .bind(workout)
+            .bind(&people)
+            .execute(&self.pool)
+            .await
+            .context("failed to seed bookings")?;
+        Ok((workout, people))
+    }
+}
+
 async fn join_storm(bench: &Bench, trainees: usize, seconds: u64) -> anyhow::Result<Outcome> {
-    let trainer = bench.seed_users("trainer", 1).await?[0];
-    let workout = bench
-        .create_workout(trainer, TimeDelta::minutes(5), trainees)
-        .await?;
-    let people = bench.seed_users("trainee", trainees).await?;
-    sqlx::query("INSERT INTO registrations (workout_id, trainee_id, status) SELECT $1, id, 'booked' FROM unnest($2::uuid[]) AS id")
-        .bind(workout)
-        .bind(&people)
-        .execute(&bench.pool)
-        .await
-        .context("failed to seed bookings")?;
+    let (workout, people) = bench.booked_workout(trainees).await?;
     let spacing = Duration::from_secs(seconds).as_secs_f64() / trainees as f64;
     let begin = tokio::time::Instant::now() + Duration::from_millis(200);
     let mut tasks = Vec::with_capacity(trainees);
@@ -329,17 +337,7 @@ async fn connect_storm(
     let tokens: Vec<Option<String>> = if open {
         vec![None; wearables]
     } else {
-        let trainer = bench.seed_users("trainer", 1).await?[0];
-        let workout = bench
-            .create_workout(trainer, TimeDelta::minutes(5), wearables)
-            .await?;
-        let people = bench.seed_users("trainee", wearables).await?;
-        sqlx::query("INSERT INTO registrations (workout_id, trainee_id, status) SELECT $1, id, 'booked' FROM unnest($2::uuid[]) AS id")
-            .bind(workout)
-            .bind(&people)
-            .execute(&bench.pool)
-            .await
-            .context("failed to seed bookings")?;
+        let (workout, people) = bench.booked_workout(wearables).await?;
         let until = Utc::now() + TimeDelta::hours(1);
         people
             .iter()

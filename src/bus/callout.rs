@@ -19,6 +19,7 @@
 use super::nkey_jwt::{
     self, AuthorizationRequest, AuthorizationResponse, Claims, Permission, User,
 };
+use super::xkey::Sealer;
 use crate::auth::tokens::{DeviceClaims, JwtKeys, TokenError};
 use anyhow::{Context, bail};
 use bus_contracts::subjects;
@@ -73,20 +74,25 @@ impl Refusal {
 /// verified with, and the database that knows who is booked.
 pub struct DeviceAdmission {
     issuer: KeyPair,
-    xkey: Option<XKey>,
+    sealer: Option<Sealer>,
     keys: JwtKeys,
     pool: PgPool,
 }
 
 impl DeviceAdmission {
     /// A responder signing with `issuer` (the account key in the server's `auth_callout` block).
-    pub fn new(issuer: KeyPair, xkey: Option<XKey>, keys: JwtKeys, pool: PgPool) -> Self {
-        Self {
+    pub fn new(
+        issuer: KeyPair,
+        xkey: Option<&XKey>,
+        keys: JwtKeys,
+        pool: PgPool,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
             issuer,
-            xkey,
+            sealer: xkey.map(Sealer::new).transpose()?,
             keys,
             pool,
-        }
+        })
     }
 
     /// Subscribe to the callout subject (queue group shared by all api nodes) and answer its
@@ -140,13 +146,9 @@ impl DeviceAdmission {
         payload: &[u8],
         server_xkey: Option<&str>,
     ) -> anyhow::Result<(bytes::Bytes, &'static str)> {
-        let server_xkey = server_xkey
-            .map(XKey::from_public_key)
-            .transpose()
-            .context("the server's xkey is not a curve key")?;
-        let request = match (&server_xkey, &self.xkey) {
-            (Some(server), Some(ours)) => ours
-                .open(payload, server)
+        let request = match (server_xkey, &self.sealer) {
+            (Some(server), Some(sealer)) => sealer
+                .open(server, payload)
                 .context("cannot decrypt the request")?,
             (Some(_), None) => {
                 bail!("the request is encrypted but CULTFIT_NATS_XKEY_SEED is not set")
@@ -202,9 +204,9 @@ impl DeviceAdmission {
             },
             &self.issuer,
         )?;
-        let answer = match (&server_xkey, &self.xkey) {
-            (Some(server), Some(ours)) => ours
-                .seal(answer.as_bytes(), server)
+        let answer = match (server_xkey, &self.sealer) {
+            (Some(server), Some(sealer)) => sealer
+                .seal(server, answer.as_bytes())
                 .context("cannot encrypt the answer")?,
             _ => answer.into_bytes(),
         };

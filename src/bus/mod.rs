@@ -8,6 +8,7 @@
 //! - [`callout`]: the responder every api node runs, admitting a wearable with its device token
 //!   to publish its own energy subject and nothing else.
 //! - [`nkey_jwt`]: the NATS JWTs the callout reads and writes.
+//! - [`xkey`]: the encryption of callout traffic, one key exchange per server.
 //!
 //! Non-goals: operator mode (accounts as JWTs with a resolver). The accounts are fixed by the
 //! product, so a static configuration is simpler to run and to audit.
@@ -17,3 +18,4 @@ pub mod connect;
 pub mod nkey_jwt;
 pub mod secrets;
 pub mod server_config;
+pub mod xkey;

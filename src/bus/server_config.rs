@@ -48,6 +48,11 @@ pub struct NatsConfigArgs {
     /// `--tls-cert`, else plain `ws://` (behind a TLS-terminating proxy in production).
     #[arg(long)]
     pub websocket_port: Option<u16>,
+    /// Encrypt the auth callout's requests and answers with the xkey of the secrets file. Worth
+    /// it where the services reach NATS over links without TLS; it costs nats-server about
+    /// 0.4 ms of CPU per admitted wearable (docs/BENCHMARKS.md, connect storm).
+    #[arg(long)]
+    pub encrypt_callout: bool,
     /// PEM certificate (chain) for TLS on the client and WebSocket ports; with `--tls-key`.
     /// Wearables send their device tokens over these connections: use TLS in production.
     #[arg(long, requires = "tls_key")]
@@ -146,13 +151,7 @@ pub fn render(args: &NatsConfigArgs, secrets: &BusSecrets) -> anyhow::Result<Str
          }}",
         quote(&secrets.issuer.public_key()),
         quote(&secrets.user),
-        secrets
-            .xkey
-            .as_ref()
-            .map_or_else(String::new, |xkey| format!(
-                "    xkey: {}\n",
-                quote(&xkey.public_key())
-            )),
+        xkey_line(args, secrets)?,
     );
     if let Some(port) = args.websocket_port {
         let _ = writeln!(
@@ -194,6 +193,20 @@ pub fn render(args: &NatsConfigArgs, secrets: &BusSecrets) -> anyhow::Result<Str
         );
     }
     Ok(c)
+}
+
+/// The callout block's `xkey` line with `--encrypt-callout`, else nothing.
+fn xkey_line(args: &NatsConfigArgs, secrets: &BusSecrets) -> anyhow::Result<String> {
+    if !args.encrypt_callout {
+        return Ok(String::new());
+    }
+    let Some(xkey) = &secrets.xkey else {
+        bail!(
+            "{} has no CULTFIT_NATS_XKEY_SEED, which --encrypt-callout needs",
+            args.secrets.display()
+        );
+    };
+    Ok(format!("    xkey: {}\n", quote(&xkey.public_key())))
 }
 
 /// The `tls { }` block for `--tls-cert`/`--tls-key`, indented by `indent`; `None` without TLS.
@@ -270,8 +283,7 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
-        let xkey = secrets.xkey.as_ref().map(nkeys::XKey::public_key).unwrap();
-        assert!(text.contains(&format!("xkey: \"{xkey}\"")), "{text}");
+        assert!(!text.contains("xkey"), "no encryption unless asked: {text}");
         assert!(!text.contains(&secrets.password), "the password leaked");
         assert!(
             !text.contains(&secrets.issuer.seed().unwrap()),
@@ -348,5 +360,20 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("no_tls"), "{text}");
+    }
+
+    #[test]
+    fn encrypting_the_callout_names_the_xkey_and_needs_one() {
+        let mut secrets = BusSecrets::generate();
+        let text = render(&args(&["--encrypt-callout"]), &secrets).unwrap();
+        let xkey = secrets.xkey.as_ref().map(nkeys::XKey::public_key).unwrap();
+        assert!(text.contains(&format!("xkey: \"{xkey}\"")), "{text}");
+        assert!(!text.contains(&secrets.xkey.as_ref().unwrap().seed().unwrap()));
+        secrets.xkey = None;
+        let err = render(&args(&["--encrypt-callout"]), &secrets).err();
+        assert!(
+            err.is_some_and(|e| e.to_string().contains("CULTFIT_NATS_XKEY_SEED")),
+            "refused without an xkey"
+        );
     }
 }

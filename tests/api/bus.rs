@@ -376,24 +376,17 @@ async fn the_bus_closes_a_wearable_connection_when_its_device_token_expires() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_an_xkey_the_callout_answers_in_the_clear_and_still_admits_wearables() {
-    let nats = NatsServer::start_with(|dir| {
-        let issuer = nkeys::KeyPair::new_account().seed().unwrap();
-        std::fs::write(
-            dir.join("secrets.env"),
-            format!(
-                "CULTFIT_NATS_USER=svc\nCULTFIT_NATS_PASSWORD=a-password-long-enough\n\
-                 CULTFIT_NATS_ISSUER_SEED={issuer}\n"
-            ),
-        )
-        .unwrap();
-    });
+async fn with_the_callout_encrypted_wearables_are_still_admitted_and_strangers_refused() {
+    let nats = NatsServer::start_with(&["--encrypt-callout"]);
     let config = std::fs::read_to_string(nats.secrets.with_file_name("nats.conf")).unwrap();
-    assert!(!config.contains("xkey"), "{config}");
+    assert!(config.contains("xkey:"), "{config}");
     let app = TestApp::spawn_on(nats, crate::helpers::Options::default()).await;
     let class = waiting_class(&app, 1).await;
     assert!(wearable_client(&class.joins[0]).await.is_ok());
     assert!(is_refused(&async_nats::connect(&app.nats.url).await));
+    assert!(is_refused(
+        &device_client(&app.nats.url, token(&class.trainees[0])).await
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,20 +57,19 @@ pub struct NatsServer {
 
 impl NatsServer {
     pub fn start() -> Self {
-        Self::start_with(|_| {})
+        Self::start_with(&[])
     }
 
-    /// Start after `prepare` ran on the server's directory (e.g. to write a secrets file of
-    /// its own, which `cultfit nats-config` then reuses).
-    pub fn start_with(prepare: impl FnOnce(&std::path::Path)) -> Self {
+    /// Start with extra `cultfit nats-config` options (e.g. `--encrypt-callout`).
+    pub fn start_with(config_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        prepare(dir.path());
         let secrets = dir.path().join("secrets.env");
         let config = Command::new(env!("CARGO_BIN_EXE_cultfit"))
             .args(["nats-config", "--host", "127.0.0.1", "--secrets"])
             .arg(&secrets)
             .arg("--store-dir")
             .arg(dir.path().join("js"))
+            .args(config_args)
             .output()
             .expect("cultfit nats-config");
         assert!(
