@@ -20,6 +20,7 @@
 
 pub mod fleet;
 pub mod followers;
+pub mod processes;
 pub mod wearable;
 
 use crate::bus::connect::BusAccess;
@@ -234,10 +235,15 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
             Wearable::new(*user, subject, user.as_u128() as u64)
         })
         .collect();
+    let services = processes::services(&args.service_pids);
+    let me = [std::process::id()];
+    let watched: Vec<u32> = services.iter().chain(&me).copied().collect();
+    let cpu_before = processes::cpu_seconds(&watched);
     let sending = Instant::now();
     let fleet: Vec<(Wearable, fleet::Publisher)> = wearables.into_iter().zip(publishers).collect();
     let finals = send_all(&args, fleet, tracker.clone()).await?;
     let send_seconds = sending.elapsed().as_secs_f64();
+    let cpu_after = processes::cpu_seconds(&watched);
 
     progress("stopped sending; waiting for the frames to show every sample");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -309,8 +315,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "app_streams": app_report(args.followers, &seen),
         "publisher": publisher_label(&args),
         "connect": storm.as_ref().map(fleet::Storm::report),
-        "service_memory": memory(&args.service_pids),
-        "simulator_memory": memory(&[std::process::id()]),
+        "service_memory": processes::report(&services, &cpu_before, &cpu_after, send_seconds),
+        "simulator_memory": processes::report(&me, &cpu_before, &cpu_after, send_seconds),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     if missing > 0 {
@@ -474,50 +480,6 @@ async fn send_all(
     }
     reporter.abort();
     Ok(finals)
-}
-
-/// Resident memory (current and peak, MiB) of the service's processes.
-fn memory(pids: &[u32]) -> Value {
-    let pids: Vec<u32> = if pids.is_empty() {
-        serve_processes()
-    } else {
-        pids.to_vec()
-    };
-    let report: Vec<Value> = pids
-        .iter()
-        .filter_map(|pid| {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            let kib = |key: &str| -> Option<f64> {
-                let line = status.lines().find(|l| l.starts_with(key))?;
-                line.split_whitespace().nth(1)?.parse::<f64>().ok()
-            };
-            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .unwrap_or_default()
-                .replace('\0', " ");
-            Some(json!({
-                "pid": pid,
-                "command": cmdline.trim(),
-                "rss_mib": (kib("VmRSS:")? / 1024.0).round(),
-                "peak_rss_mib": (kib("VmHWM:")? / 1024.0).round(),
-            }))
-        })
-        .collect();
-    Value::Array(report)
-}
-
-/// Every `cultfit serve` process on this machine.
-fn serve_processes() -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.first().is_some_and(|a| a.ends_with(b"cultfit")) && args.contains(&&b"serve"[..])
-        })
-        .collect()
 }
 
 fn progress(message: &str) {
