@@ -52,24 +52,30 @@ impl Storm {
     }
 }
 
-/// Connects one device connection per `(nats_url, device_token)`, at most `in_flight` at a time;
-/// the publishers come back in the same order.
+/// Connects one device connection per device token to the servers `nats_url` lists (a wearable
+/// is given them all and picks one), at most `in_flight` at a time; the publishers come back in
+/// the same order.
 pub async fn connect_devices(
-    tokens: Vec<(String, String)>,
+    nats_url: &str,
+    tokens: Vec<String>,
     in_flight: usize,
 ) -> anyhow::Result<(Vec<Publisher>, Storm)> {
+    let urls = crate::bus::connect::parse_urls(nats_url)?;
     let started = Instant::now();
     let results: Vec<(Result<Publisher, String>, Duration)> = futures_util::stream::iter(tokens)
-        .map(|(url, token)| async move {
-            let begun = Instant::now();
-            let client = async_nats::ConnectOptions::with_token(token)
-                .read_buffer_capacity(DEVICE_READ_BUFFER)
-                .client_capacity(DEVICE_CLIENT_CAPACITY)
-                .connection_timeout(Duration::from_secs(10))
-                .connect(url.as_str())
-                .await
-                .map_err(|err| err.to_string());
-            (client, begun.elapsed())
+        .map(|token| {
+            let urls = urls.clone();
+            async move {
+                let begun = Instant::now();
+                let client = async_nats::ConnectOptions::with_token(token)
+                    .read_buffer_capacity(DEVICE_READ_BUFFER)
+                    .client_capacity(DEVICE_CLIENT_CAPACITY)
+                    .connection_timeout(Duration::from_secs(10))
+                    .connect(urls.as_slice())
+                    .await
+                    .map_err(|err| err.to_string());
+                (client, begun.elapsed())
+            }
         })
         .buffered(in_flight.max(1))
         .collect()

@@ -175,13 +175,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         ));
         let tokens = joins
             .iter()
-            .map(|join| {
-                let token = join["device_token"].as_str().unwrap_or_default();
-                (nats_url.clone(), token.to_owned())
-            })
+            .map(|join| join["device_token"].as_str().unwrap_or_default().to_owned())
             .collect();
         let (publishers, storm) =
-            fleet::connect_devices(tokens, args.connect_concurrency as usize).await?;
+            fleet::connect_devices(&nats_url, tokens, args.connect_concurrency as usize).await?;
         progress(&format!(
             "{} wearables admitted in {:.2} s",
             storm.admitted,
