@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// to start creates the stream).
     #[arg(long, env = "CULTFIT_ENERGY_RETENTION_HOURS", default_value_t = 72, value_parser = clap::value_parser!(u64).range(1..=8760))]
     pub energy_retention_hours: u64,
+    /// Replicas of the JetStream streams and KV buckets: 1 on one NATS server, 3 on a
+    /// three-server cluster (every node must agree; the first to start creates them).
+    #[arg(long, env = "CULTFIT_NATS_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub nats_replicas: u8,
     /// Register, login and refresh requests per client address: `<count>/<s|m|h>`, a burst of
     /// `count` refilled evenly over the period.
     #[arg(long, env = "CULTFIT_LIMIT_AUTH_PER_ADDRESS", default_value = "300/s")]
@@ -196,6 +200,7 @@ impl ServeArgs {
             auto_end_grace: chrono::TimeDelta::seconds(i64::from(self.auto_end_grace_secs)),
             tick: std::time::Duration::from_millis(self.tick_ms),
             energy_retention: std::time::Duration::from_secs(self.energy_retention_hours * 3600),
+            nats_replicas: usize::from(self.nats_replicas),
             limits: LimitsConfig {
                 auth_per_address: self.limit_auth_per_address,
                 live_per_address: self.limit_live_per_address,

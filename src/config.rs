@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub tick: std::time::Duration,
     /// How long the ENERGY stream keeps raw samples.
     pub energy_retention: std::time::Duration,
+    /// Replicas of the streams and KV buckets this node creates.
+    pub nats_replicas: usize,
     /// Rate limits on the public HTTP edges.
     pub limits: crate::limits::LimitsConfig,
 }

@@ -70,10 +70,13 @@ impl Application {
             &format!("cultfit-{}-{}", config.node_id, std::process::id()),
         )
         .await?;
-        let buckets = cultfit_actors::bus::ensure(
+        let buckets = ensure_bus(
             &jetstream::new(nats.clone()),
-            config.lease_ttl,
-            config.energy_retention,
+            cultfit_actors::bus::Layout {
+                lease_ttl: config.lease_ttl,
+                energy_retention: config.energy_retention,
+                replicas: config.nats_replicas,
+            },
         )
         .await?;
         let directory = Directory::watch(&buckets.nodes).await?;
@@ -275,6 +278,31 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// How long a starting node waits for JetStream to take its streams and buckets: a NATS cluster
+/// that has just started elects its JetStream leaders in a few seconds.
+const JETSTREAM_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// [`cultfit_actors::bus::ensure`], retried while JetStream is not ready yet.
+async fn ensure_bus(
+    js: &jetstream::Context,
+    layout: cultfit_actors::bus::Layout,
+) -> anyhow::Result<cultfit_actors::bus::Buckets> {
+    let deadline = tokio::time::Instant::now() + JETSTREAM_READY_TIMEOUT;
+    loop {
+        match cultfit_actors::bus::ensure(js, layout).await {
+            Ok(buckets) => return Ok(buckets),
+            Err(err) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "JetStream not ready yet; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(err) => return Err(err),
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The NATS side of the infrastructure: JetStream streams and KV buckets, created if missing.
 //!
 //! Every node calls [`ensure`] at start. Creation is idempotent; the first node to start decides
-//! the bucket settings, so all nodes of a deployment must use the same lease TTL.
+//! the settings (lease TTL, retention, replicas), so all nodes of a deployment must agree on them.
+//! On a NATS cluster every stream and bucket is replicated `replicas` times (3 on three servers:
+//! JetStream then survives the loss of one server without losing what it acknowledged).
 
 use anyhow::Context;
 use async_nats::jetstream::{self, kv, stream};
@@ -21,12 +23,24 @@ pub struct Buckets {
 /// replay any session (they last at most a few hours) and to investigate a dispute the next days.
 pub const DEFAULT_ENERGY_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
 
+/// How the streams and buckets are created.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    /// TTL of the `owners` bucket: the actor lease.
+    pub lease_ttl: Duration,
+    /// How long the `ENERGY` stream keeps samples.
+    pub energy_retention: Duration,
+    /// Replicas of every stream and bucket (1 on one server, 3 on a three-server cluster).
+    pub replicas: usize,
+}
+
 /// Create (or open) the streams and buckets.
-pub async fn ensure(
-    js: &jetstream::Context,
-    lease_ttl: Duration,
-    energy_retention: Duration,
-) -> anyhow::Result<Buckets> {
+pub async fn ensure(js: &jetstream::Context, layout: Layout) -> anyhow::Result<Buckets> {
+    let Layout {
+        lease_ttl,
+        energy_retention,
+        replicas,
+    } = layout;
     let nodes = bucket(
         js,
         kv::Config {
@@ -34,6 +48,7 @@ pub async fn ensure(
             description: "cultfit worker heartbeats".to_owned(),
             history: 1,
             max_age: Duration::from_secs(60),
+            num_replicas: replicas,
             ..Default::default()
         },
     )
@@ -45,6 +60,7 @@ pub async fn ensure(
             description: "cultfit actor leases: key = <kind>.<id>, value = owner node".to_owned(),
             history: 1,
             max_age: lease_ttl,
+            num_replicas: replicas,
             ..Default::default()
         },
     )
@@ -54,6 +70,7 @@ pub async fn ensure(
         subjects: vec![subjects::EVENTS_STREAM_SUBJECTS.to_owned()],
         max_age: Duration::from_secs(7 * 24 * 3600),
         duplicate_window: Duration::from_secs(120),
+        num_replicas: replicas,
         ..Default::default()
     })
     .await
@@ -66,6 +83,7 @@ pub async fn ensure(
         subjects: vec![subjects::ENERGY_STREAM_SUBJECTS.to_owned()],
         max_age: energy_retention,
         duplicate_window: Duration::from_secs(1),
+        num_replicas: replicas,
         ..Default::default()
     })
     .await

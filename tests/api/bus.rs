@@ -8,7 +8,7 @@
 )]
 
 use crate::helpers::{
-    JWT_SECRET, NatsServer, TestApp, database_url, device_client, sign_hs256, token, user_id,
+    JWT_SECRET, NatsBus, TestApp, database_url, device_client, sign_hs256, token, user_id,
     wearable_client,
 };
 use crate::live::{
@@ -377,7 +377,7 @@ async fn the_bus_closes_a_wearable_connection_when_its_device_token_expires() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_callout_encrypted_wearables_are_still_admitted_and_strangers_refused() {
-    let nats = NatsServer::start_with(&["--encrypt-callout"]);
+    let nats = NatsBus::start_with(&["--encrypt-callout"]);
     let config = std::fs::read_to_string(nats.secrets.with_file_name("nats.conf")).unwrap();
     assert!(config.contains("xkey:"), "{config}");
     let app = TestApp::spawn_on(nats, crate::helpers::Options::default()).await;
@@ -514,7 +514,7 @@ async fn serve_until_exit(nats_url: &str, secrets: Option<&std::path::Path>) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_refuses_a_bus_it_cannot_authenticate_to_or_that_is_open() {
-    let nats = NatsServer::start();
+    let nats = NatsBus::start();
     let (ok, output) = serve_until_exit(&nats.url, None).await;
     assert!(!ok && output.contains("CULTFIT_NATS_SECRETS"), "{output}");
 
@@ -536,7 +536,7 @@ async fn serve_refuses_a_bus_it_cannot_authenticate_to_or_that_is_open() {
     );
 
     // A server that asks for no credentials at all is an open bus: anyone could forge commands.
-    let open = NatsServer::start_open();
+    let open = NatsBus::start_open();
     let (ok, output) = serve_until_exit(&open.url, Some(&nats.secrets)).await;
     assert!(
         !ok && output.contains("requires no authentication"),

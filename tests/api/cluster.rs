@@ -1,5 +1,6 @@
-//! A multi-node fixture: one nats-server, one database, several `cultfit serve` processes with
-//! chosen roles and node ids, any of which can be killed with SIGKILL.
+//! A multi-node fixture: one NATS bus (a server or a three-server cluster), one database, several
+//! `cultfit serve` processes with chosen roles and node ids, any of which can be killed with
+//! SIGKILL.
 #![allow(
     dead_code,
     reason = "each placement test uses a different part of the fixture"
@@ -10,7 +11,7 @@
     reason = "fixtures fail loudly"
 )]
 
-use crate::helpers::{ApiClient, NatsServer, ServeProcess, database_url, spawn_serve};
+use crate::helpers::{ApiClient, NatsBus, ServeProcess, database_url, spawn_serve};
 use serde_json::Value;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,35 @@ use uuid::Uuid;
 
 /// The lease TTL every cluster node runs with (`--lease-ttl-secs`).
 pub const LEASE_TTL: Duration = Duration::from_secs(3);
+
+/// The NATS deployment under a multi-node test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NatsShape {
+    /// One nats-server (the embedded setup).
+    OneServer,
+    /// Three nats-servers routed together, streams and buckets replicated three times.
+    ThreeServers,
+}
+
+/// Declares a multi-node test twice, as a module with `on_one_nats_server` and
+/// `on_a_nats_cluster`, both calling `body(shape)`: everything that holds on one server must
+/// hold on the cluster operators run.
+macro_rules! on_both_nats_shapes {
+    ($name:ident, $body:path) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_one_nats_server() {
+                $body(crate::cluster::NatsShape::OneServer).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_a_nats_cluster() {
+                $body(crate::cluster::NatsShape::ThreeServers).await
+            }
+        }
+    };
+}
+pub(crate) use on_both_nats_shapes;
 
 /// What a node runs (`--role`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,15 +114,18 @@ pub struct Cluster {
     // Declared before `nats` so the nodes stop before their NATS does.
     nodes: Vec<Node>,
     pub db_name: String,
-    pub nats: NatsServer,
+    pub nats: NatsBus,
 }
 
 impl Cluster {
-    /// Start one node per role, in order. The first node applies the migrations, so the others
-    /// start only once it is listening.
-    pub async fn start(roles: &[Role]) -> Self {
+    /// Start one node per role, in order, on a bus of the given shape. The first node applies the
+    /// migrations, so the others start only once it is listening.
+    pub async fn start(shape: NatsShape, roles: &[Role]) -> Self {
+        let nats = match shape {
+            NatsShape::OneServer => NatsBus::start(),
+            NatsShape::ThreeServers => NatsBus::start_cluster(),
+        };
         assert!(!roles.is_empty(), "a cluster needs at least one node");
-        let nats = NatsServer::start();
         let db_name = format!("cultfit_test_{}", Uuid::new_v4().simple());
         let database_url = database_url(&db_name);
         let lease_ttl = LEASE_TTL.as_secs().to_string();

@@ -11,7 +11,7 @@
 )]
 
 use crate::helpers::{
-    NatsServer, TestApp, database_url, hours_ahead, id_of, instant, new_workout, rfc3339, token,
+    NatsBus, TestApp, database_url, hours_ahead, id_of, instant, new_workout, rfc3339, token,
     user_id,
 };
 use async_nats::jetstream::{self, consumer};
@@ -62,7 +62,7 @@ async fn wait_until_ready(app: &TestApp, within: Duration) -> StatusCode {
 }
 
 /// Every message on the workout's events subject at this moment, in stream order.
-async fn read_events(nats: &NatsServer, workout_id: Uuid) -> Result<Vec<Published>, String> {
+async fn read_events(nats: &NatsBus, workout_id: Uuid) -> Result<Vec<Published>, String> {
     let client = nats
         .try_service_client()
         .await

@@ -42,74 +42,202 @@ fn nats_server_bin() -> String {
     })
 }
 
-/// A nats-server on a random port, configured by `cultfit nats-config` (the locked bus: the
-/// service account, the devices account and the auth callout), killed on drop.
-pub struct NatsServer {
-    child: Child,
+/// The locked bus of a test: one nats-server, or a three-server cluster, every server configured
+/// by `cultfit nats-config` (the service account, the devices account, the auth callout) from one
+/// secrets file, on ports picked at the first start. Killed on drop.
+pub struct NatsBus {
+    servers: Vec<BusServer>,
+    /// Every server's client URL, comma separated (what `NATS_URL` and wearables are given).
     pub url: String,
     /// The bus secrets file (`CULTFIT_NATS_SECRETS`) every node of this deployment reads.
     pub secrets: std::path::PathBuf,
-    /// The port picked at the first start, reused by [`NatsServer::restart`].
-    port: u16,
-    /// Holds the secrets, the configuration, the JetStream store (`js/`) and the ports files.
+    /// Holds the secrets and each server's configuration, JetStream store and ports file.
     dir: tempfile::TempDir,
 }
 
-impl NatsServer {
+/// One nats-server of a [`NatsBus`]; `child` is `None` while it is down.
+struct BusServer {
+    child: Option<Child>,
+    /// Its directory: `nats.conf`, `js/`, the ports file.
+    dir: std::path::PathBuf,
+}
+
+impl NatsBus {
+    /// One server.
     pub fn start() -> Self {
         Self::start_with(&[])
     }
 
-    /// Start with extra `cultfit nats-config` options (e.g. `--encrypt-callout`).
+    /// One server, with extra `cultfit nats-config` options (e.g. `--encrypt-callout`).
     pub fn start_with(config_args: &[&str]) -> Self {
+        Self::launch(1, config_args)
+    }
+
+    /// Three servers routed to each other, JetStream clustered (streams and buckets need
+    /// `--nats-replicas 3`, which [`spawn_serve`] passes).
+    pub fn start_cluster() -> Self {
+        Self::launch(3, &[])
+    }
+
+    /// Starts `n` servers; ports are picked free beforehand (routes need them), so a port taken
+    /// in between by another process makes the start fail: it is then tried again afresh.
+    fn launch(n: usize, config_args: &[&str]) -> Self {
+        let mut last_failure = String::new();
+        for _ in 0..3 {
+            match Self::try_launch(n, config_args) {
+                Ok(bus) => return bus,
+                Err(why) => last_failure = why,
+            }
+        }
+        panic!("the NATS bus did not start: {last_failure}");
+    }
+
+    fn try_launch(n: usize, config_args: &[&str]) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let secrets = dir.path().join("secrets.env");
-        let config = Command::new(env!("CARGO_BIN_EXE_cultfit"))
-            .args(["nats-config", "--host", "127.0.0.1", "--secrets"])
-            .arg(&secrets)
-            .arg("--store-dir")
-            .arg(dir.path().join("js"))
-            .args(config_args)
-            .output()
-            .expect("cultfit nats-config");
-        assert!(
-            config.status.success(),
-            "cultfit nats-config failed: {}",
-            String::from_utf8_lossy(&config.stderr)
-        );
-        std::fs::write(dir.path().join("nats.conf"), &config.stdout).expect("write nats.conf");
-        let (child, url) = launch_nats(dir.path(), "-1").unwrap_or_else(|why| panic!("{why}"));
-        let port = url
-            .rsplit_once(':')
-            .and_then(|(_, port)| port.parse().ok())
-            .unwrap_or_else(|| panic!("no port in the nats-server url {url}"));
-        Self {
-            child,
-            url,
-            secrets,
-            port,
-            dir,
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let mut servers = Vec::with_capacity(n);
+        for (i, (port, cluster_port)) in ports.iter().enumerate() {
+            let server_dir = dir.path().join(format!("n{}", i + 1));
+            std::fs::create_dir_all(&server_dir).expect("server dir");
+            let mut args: Vec<String> = vec![
+                "nats-config".into(),
+                "--host".into(),
+                "127.0.0.1".into(),
+                "--port".into(),
+                port.to_string(),
+                "--server-name".into(),
+                format!("test-n{}", i + 1),
+                "--store-dir".into(),
+                server_dir.join("js").display().to_string(),
+                "--secrets".into(),
+                secrets.display().to_string(),
+            ];
+            if n > 1 {
+                let routes: Vec<String> = ports
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, (_, p))| format!("nats-route://127.0.0.1:{p}"))
+                    .collect();
+                args.extend([
+                    "--cluster-name".into(),
+                    "cultfit-test".into(),
+                    "--cluster-port".into(),
+                    cluster_port.to_string(),
+                    "--routes".into(),
+                    routes.join(","),
+                ]);
+            }
+            args.extend(config_args.iter().map(|a| (*a).to_owned()));
+            let config = Command::new(env!("CARGO_BIN_EXE_cultfit"))
+                .args(&args)
+                .output()
+                .expect("cultfit nats-config");
+            assert!(
+                config.status.success(),
+                "cultfit nats-config failed: {}",
+                String::from_utf8_lossy(&config.stderr)
+            );
+            std::fs::write(server_dir.join("nats.conf"), &config.stdout).expect("nats.conf");
+            servers.push(BusServer {
+                child: None,
+                dir: server_dir,
+            });
         }
+        let mut bus = Self {
+            url: ports
+                .iter()
+                .map(|(port, _)| format!("nats://127.0.0.1:{port}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            servers,
+            secrets,
+            dir,
+        };
+        for i in 0..n {
+            bus.start_server(i)?;
+        }
+        Ok(bus)
+    }
+
+    /// How many servers (the replica count of the streams and buckets).
+    pub fn replicas(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// The client URL of server `i`.
+    pub fn server_url(&self, i: usize) -> &str {
+        self.url.split(',').nth(i).expect("no such server")
+    }
+
+    fn start_server(&mut self, i: usize) -> Result<(), String> {
+        let server = &mut self.servers[i];
+        let child = launch_nats(&server.dir)?;
+        server.child = Some(child);
+        Ok(())
+    }
+
+    /// Kill server `i` with SIGKILL (as a crash would).
+    pub fn kill_server(&mut self, i: usize) {
+        if let Some(mut child) = self.servers[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start server `i` again on its port with its JetStream store, so clients reconnect to the
+    /// same URL and find their streams and buckets. Retries a few seconds while the port is not
+    /// free yet.
+    pub fn restart_server(&mut self, i: usize) {
+        self.kill_server(i);
+        let mut last_failure = String::new();
+        for _ in 0..20 {
+            match self.start_server(i) {
+                Ok(()) => return,
+                Err(why) => last_failure = why,
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("nats-server {i} did not restart: {last_failure}");
+    }
+
+    /// Kill the first server (all of a one-server bus).
+    pub fn kill(&mut self) {
+        self.kill_server(0);
+    }
+
+    /// Crash and restart the first server.
+    pub fn restart(&mut self) {
+        self.restart_server(0);
     }
 
     /// An open nats-server (no accounts, no authentication: the bus before it was locked), for
     /// proving that `cultfit serve` refuses to run on one. Its secrets file does not exist.
     pub fn start_open() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("js");
+        let server_dir = dir.path().join("n1");
+        std::fs::create_dir_all(&server_dir).expect("server dir");
+        let port = free_port();
         std::fs::write(
-            dir.path().join("nats.conf"),
-            format!("jetstream {{ store_dir: {store:?} }}\n"),
+            server_dir.join("nats.conf"),
+            format!(
+                "listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: {:?} }}\n",
+                server_dir.join("js")
+            ),
         )
-        .expect("write nats.conf");
-        let (child, url) = launch_nats(dir.path(), "-1").unwrap_or_else(|why| panic!("{why}"));
-        Self {
-            child,
-            url,
+        .expect("nats.conf");
+        let mut bus = Self {
+            servers: vec![BusServer {
+                child: None,
+                dir: server_dir,
+            }],
+            url: format!("nats://127.0.0.1:{port}"),
             secrets: dir.path().join("secrets.env"),
-            port: 0,
             dir,
-        }
+        };
+        bus.start_server(0).unwrap_or_else(|why| panic!("{why}"));
+        bus
     }
 
     /// The service user's name and password, from the secrets file.
@@ -131,48 +259,36 @@ impl NatsServer {
             .expect("service connection to nats")
     }
 
-    /// [`NatsServer::service_client`], for a server that may be down.
+    /// [`NatsBus::service_client`], for a bus that may be down.
     pub async fn try_service_client(&self) -> Result<async_nats::Client, async_nats::ConnectError> {
         let (user, password) = self.service_credentials();
         async_nats::ConnectOptions::with_user_and_password(user, password)
-            .connect(self.url.as_str())
+            .connect(server_addrs(&self.url).as_slice())
             .await
-    }
-
-    /// Kill the server (as a crash would) and start a new one on the same port with the same
-    /// JetStream store, so clients reconnect to the same URL and find their streams, buckets and
-    /// de-duplication window again. Retries for a few seconds while the port is not yet free.
-    pub fn restart(&mut self) {
-        self.kill();
-        let port = self.port.to_string();
-        let mut last_failure = String::new();
-        for _ in 0..20 {
-            match launch_nats(self.dir.path(), &port) {
-                Ok((child, url)) => {
-                    self.child = child;
-                    assert_eq!(url, self.url, "nats-server came back on another address");
-                    return;
-                }
-                Err(why) => last_failure = why,
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        panic!("nats-server did not restart on port {port}: {last_failure}");
-    }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
-/// Start nats-server with `dir/nats.conf` on `port` (`-1`: any free port), its ports file in
-/// `dir`, and wait (up to 5 s) for the URL it reports. On failure the process is reaped.
-fn launch_nats(dir: &std::path::Path, port: &str) -> Result<(Child, String), String> {
+/// The servers of a comma-separated NATS URL.
+pub fn server_addrs(url: &str) -> Vec<async_nats::ServerAddr> {
+    url.split(',')
+        .map(|u| u.trim().parse().expect("a NATS server URL"))
+        .collect()
+}
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Start nats-server with `dir/nats.conf`, its ports file in `dir`, and wait (up to 5 s) for the
+/// ports file that says it listens. On failure the process is reaped.
+fn launch_nats(dir: &std::path::Path) -> Result<Child, String> {
     let mut child = Command::new(nats_server_bin())
         .arg("-c")
         .arg(dir.join("nats.conf"))
-        .args(["-p", port])
         .arg("--ports_file_dir")
         .arg(dir)
         .stdout(Stdio::null())
@@ -181,11 +297,8 @@ fn launch_nats(dir: &std::path::Path, port: &str) -> Result<(Child, String), Str
         .expect("failed to start nats-server: run scripts/test, or set CULTFIT_NATS_SERVER_BIN");
     let ports_file = dir.join(format!("nats-server_{}.ports", child.id()));
     for _ in 0..200 {
-        if let Ok(text) = std::fs::read_to_string(&ports_file)
-            && let Ok(ports) = serde_json::from_str::<Value>(&text)
-            && let Some(url) = ports["nats"][0].as_str()
-        {
-            return Ok((child, url.to_owned()));
+        if ports_file.exists() {
+            return Ok(child);
         }
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("nats-server exited early ({status})"));
@@ -194,12 +307,14 @@ fn launch_nats(dir: &std::path::Path, port: &str) -> Result<(Child, String), Str
     }
     let _ = child.kill();
     let _ = child.wait();
-    Err("nats-server did not report its port".to_owned())
+    Err("nats-server did not report its ports".to_owned())
 }
 
-impl Drop for NatsServer {
+impl Drop for NatsBus {
     fn drop(&mut self) {
-        self.kill();
+        for i in 0..self.servers.len() {
+            self.kill_server(i);
+        }
     }
 }
 
@@ -226,7 +341,7 @@ impl Default for Options {
 pub struct TestApp {
     pub api: ApiClient,
     pub db_name: String,
-    pub nats: NatsServer,
+    pub nats: NatsBus,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
 }
@@ -237,11 +352,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> Self {
-        Self::spawn_on(NatsServer::start(), options).await
+        Self::spawn_on(NatsBus::start(), options).await
     }
 
     /// Start the app on a NATS server the test prepared.
-    pub async fn spawn_on(nats: NatsServer, options: Options) -> Self {
+    pub async fn spawn_on(nats: NatsBus, options: Options) -> Self {
         let db_name = format!("cultfit_test_{}", Uuid::new_v4().simple());
         let process = spawn_serve(
             &database_url(&db_name),
@@ -571,7 +686,7 @@ pub fn database_url(db_name: &str) -> String {
 /// 30 s) for its "listening" line; panics with the logs so far if it does not come.
 pub fn spawn_serve(
     database_url: &str,
-    nats: &NatsServer,
+    nats: &NatsBus,
     rust_log: &str,
     extra_args: &[&str],
     extra_env: &[(&str, &str)],
@@ -588,6 +703,7 @@ pub fn spawn_serve(
         .env("DATABASE_URL", database_url)
         .env("NATS_URL", &nats.url)
         .env("CULTFIT_NATS_SECRETS", &nats.secrets)
+        .env("CULTFIT_NATS_REPLICAS", nats.replicas().to_string())
         .env("CULTFIT_JWT_SECRET", JWT_SECRET)
         .env("RUST_LOG", rust_log)
         // Many nodes share one PostgreSQL server in tests: keep each pool small.
@@ -659,7 +775,7 @@ pub async fn device_client(
     token: &str,
 ) -> Result<async_nats::Client, async_nats::ConnectError> {
     async_nats::ConnectOptions::with_token(token.to_owned())
-        .connect(url)
+        .connect(server_addrs(url).as_slice())
         .await
 }
 

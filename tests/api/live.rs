@@ -865,10 +865,14 @@ async fn the_trainer_ends_the_stream_for_everyone_and_a_cancelled_waiting_room_h
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_the_owner_dies_mid_session_the_next_one_replays_the_stream_and_nothing_is_lost() {
+crate::cluster::on_both_nats_shapes!(
+    when_the_owner_dies_mid_session_the_next_one_replays_the_stream_and_nothing_is_lost,
+    super::owner_dies_mid_session
+);
+
+async fn owner_dies_mid_session(nats: crate::cluster::NatsShape) {
     use crate::cluster::{Cluster, Role};
-    let mut cluster = Cluster::start(&[Role::Api, Role::Worker, Role::Worker]).await;
+    let mut cluster = Cluster::start(nats, &[Role::Api, Role::Worker, Role::Worker]).await;
     let api = cluster.api(0).clone();
     let class = live_class(&api, 2).await;
     let trainer = token(&class.trainer).to_owned();

@@ -1,7 +1,7 @@
 //! Several nodes against one NATS: where workout actors live, that each has exactly one owner even
 //! under concurrent commands from several api nodes, and that a dead worker's workouts move on.
 
-use crate::cluster::{Cluster, LEASE_TTL, Role};
+use crate::cluster::{Cluster, LEASE_TTL, NatsShape, Role, on_both_nats_shapes};
 use crate::helpers::{ApiClient, hours_ahead, id_of, new_workout, token, user_id};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
@@ -89,9 +89,13 @@ fn active(roster: &[Value]) -> Vec<(String, String, Option<i64>)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workouts_are_owned_by_worker_nodes_and_spread_over_them() {
-    let cluster = Cluster::start(&[Role::Api, Role::Worker, Role::Worker]).await;
+on_both_nats_shapes!(
+    workouts_are_owned_by_worker_nodes_and_spread_over_them,
+    super::workouts_are_owned_by_worker_nodes_and_spread_over_them
+);
+
+async fn workouts_are_owned_by_worker_nodes_and_spread_over_them(nats: NatsShape) {
+    let cluster = Cluster::start(nats, &[Role::Api, Role::Worker, Role::Worker]).await;
     let api = cluster.api(0);
     let workers: HashSet<String> = cluster.node_ids(Role::Worker).into_iter().collect();
     let trainer = api.signed_up("trainer").await;
@@ -128,9 +132,13 @@ async fn workouts_are_owned_by_worker_nodes_and_spread_over_them() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_commands_through_two_api_nodes_activate_exactly_one_actor() {
-    let cluster = Cluster::start(&[Role::Api, Role::Api, Role::Worker, Role::Worker]).await;
+on_both_nats_shapes!(
+    concurrent_commands_through_two_api_nodes_activate_exactly_one_actor,
+    super::concurrent_commands_through_two_api_nodes_activate_exactly_one_actor
+);
+
+async fn concurrent_commands_through_two_api_nodes_activate_exactly_one_actor(nats: NatsShape) {
+    let cluster = Cluster::start(nats, &[Role::Api, Role::Api, Role::Worker, Role::Worker]).await;
     let trainer = cluster.api(0).signed_up("trainer").await;
     let created = cluster
         .api(0)
@@ -179,9 +187,13 @@ async fn concurrent_commands_through_two_api_nodes_activate_exactly_one_actor() 
     assert_eq!(workout["booked_count"], 20);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_concurrent_bookings_fill_fifty_places_and_a_waitlist_of_150() {
-    let cluster = Cluster::start(&[Role::Api, Role::Api, Role::Worker, Role::Worker]).await;
+on_both_nats_shapes!(
+    two_hundred_concurrent_bookings_fill_fifty_places_and_a_waitlist_of_150,
+    super::two_hundred_concurrent_bookings_fill_fifty_places_and_a_waitlist_of_150
+);
+
+async fn two_hundred_concurrent_bookings_fill_fifty_places_and_a_waitlist_of_150(nats: NatsShape) {
+    let cluster = Cluster::start(nats, &[Role::Api, Role::Api, Role::Worker, Role::Worker]).await;
     let trainer = cluster.api(0).signed_up("trainer").await;
     let created = cluster
         .api(0)
@@ -288,9 +300,15 @@ async fn two_hundred_concurrent_bookings_fill_fifty_places_and_a_waitlist_of_150
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_its_worker_is_killed_a_workout_moves_to_another_within_the_lease_ttl_plus_2s() {
-    let mut cluster = Cluster::start(&[Role::Api, Role::Worker, Role::Worker]).await;
+on_both_nats_shapes!(
+    when_its_worker_is_killed_a_workout_moves_to_another_within_the_lease_ttl_plus_2s,
+    super::when_its_worker_is_killed_a_workout_moves_to_another_within_the_lease_ttl_plus_2s
+);
+
+async fn when_its_worker_is_killed_a_workout_moves_to_another_within_the_lease_ttl_plus_2s(
+    nats: NatsShape,
+) {
+    let mut cluster = Cluster::start(nats, &[Role::Api, Role::Worker, Role::Worker]).await;
     let api = cluster.api(0).clone();
     let trainer = api.signed_up("trainer").await;
     let first = api.signed_up("trainee").await;
@@ -347,9 +365,13 @@ async fn when_its_worker_is_killed_a_workout_moves_to_another_within_the_lease_t
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_stopped_with_sigterm_hands_its_actors_over_at_once() {
-    let mut cluster = Cluster::start(&[Role::Api, Role::Worker, Role::Worker]).await;
+on_both_nats_shapes!(
+    a_worker_stopped_with_sigterm_hands_its_actors_over_at_once,
+    super::a_worker_stopped_with_sigterm_hands_its_actors_over_at_once
+);
+
+async fn a_worker_stopped_with_sigterm_hands_its_actors_over_at_once(nats: NatsShape) {
+    let mut cluster = Cluster::start(nats, &[Role::Api, Role::Worker, Role::Worker]).await;
     let api = cluster.api(0).clone();
     let trainer = api.signed_up("trainer").await;
     let (first, second) = (
