@@ -66,6 +66,12 @@ pub fn workout_energy(workout_id: Uuid, user_id: Uuid) -> String {
     format!("{PREFIX}.workouts.{workout_id}.energy.{user_id}")
 }
 
+/// The inbox prefix a trainee's wearable uses for replies (JetStream's acks of its samples): the
+/// only subjects it may subscribe to are below it. Set it as the NATS client's inbox prefix.
+pub fn device_inbox_prefix(user_id: Uuid) -> String {
+    format!("_INBOX.{user_id}")
+}
+
 /// Every wearable's samples for one workout (a filter over [`ENERGY_STREAM`]).
 pub fn workout_energy_all(workout_id: Uuid) -> String {
     format!("{PREFIX}.workouts.{workout_id}.energy.*")

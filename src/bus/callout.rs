@@ -9,9 +9,9 @@
 //!    audience `cultfit-device`), for a trainee still booked into a workout that is not over.
 //!    Anything else — no token, an access token, a live ticket, garbage — is refused.
 //! 3. Answer with a user JWT signed by the issuer key, for this connection's nkey only, placing it
-//!    in account `DEVICES` with: publish = exactly its own energy subject, subscribe = nothing,
-//!    payloads up to the sample limit, and `exp` = the device token's expiry, at which the server
-//!    closes the connection.
+//!    in account `DEVICES` with: publish = exactly its own energy subject, subscribe = its own
+//!    inbox only (for JetStream's acks of its samples), payloads up to the sample limit, and `exp`
+//!    = the device token's expiry, at which the server closes the connection.
 //!
 //! Refusals are answered (not left to time out) with the reason, which the server logs; the
 //! client only ever learns "Authorization Violation".
@@ -36,6 +36,9 @@ const SERVER_XKEY_HEADER: &str = "Nats-Server-Xkey";
 /// Requests decided at once per node. Each waits mostly on one indexed PostgreSQL read, so this
 /// bounds the pool connections a connect storm can take from the HTTP API.
 const CONCURRENT_DECISIONS: usize = 64;
+
+/// Subscriptions a wearable needs: clients multiplex every reply over one inbox subscription.
+const DEVICE_SUBSCRIPTIONS: i64 = 4;
 
 /// Counter: callout decisions on this node, by `outcome` (`admitted` or a refusal reason).
 pub const ADMISSIONS: &str = "cultfit_bus_admissions_total";
@@ -263,11 +266,12 @@ impl DeviceAdmission {
                     allow: vec![subjects::workout_energy(device.wid, device.sub)],
                     deny: Vec::new(),
                 },
+                // Only its own inbox, where JetStream's acks of its samples arrive.
                 subscribe: Permission {
-                    allow: Vec::new(),
-                    deny: vec![">".to_owned()],
+                    allow: vec![format!("{}.>", subjects::device_inbox_prefix(device.sub))],
+                    deny: Vec::new(),
                 },
-                subs: 0,
+                subs: DEVICE_SUBSCRIPTIONS,
                 data: -1,
                 payload: MAX_PAYLOAD_BYTES as i64,
                 allowed_connection_types: vec!["STANDARD".to_owned(), "WEBSOCKET".to_owned()],

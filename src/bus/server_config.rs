@@ -4,9 +4,10 @@
 //! - `CULTFIT`: the services. JetStream lives here (every stream and KV bucket). Its one user
 //!   logs in with the password from the secrets file and is an `auth_users` entry of the
 //!   callout, so services never wait on it.
-//! - `DEVICES`: wearables, placed there by the auth callout. It exports the energy subjects as a
-//!   stream and `CULTFIT` imports them, so the `ENERGY` stream captures what devices publish.
-//!   Nothing else crosses between the two.
+//! - `DEVICES`: wearables, placed there by the auth callout. `CULTFIT` exports the energy
+//!   subjects as a *service* that `DEVICES` imports: what a device publishes there reaches the
+//!   `ENERGY` stream, and when the device asks for an acknowledgement (a reply subject in its own
+//!   inbox), JetStream's ack finds its way back. Nothing else crosses between the two.
 //! - `SYS`: the system account (the callout's requests are server-internal).
 //!
 //! Every other connection goes to the callout (`$SYS.REQ.USER.AUTH`, answered by the api nodes,
@@ -121,12 +122,13 @@ pub fn render(args: &NatsConfigArgs, secrets: &BusSecrets) -> anyhow::Result<Str
          \x20 {service_account} {{\n\
          \x20   jetstream: enabled\n\
          \x20   users: [ {{ user: {}, password: {} }} ]\n\
-         \x20   imports: [ {{ stream: {{ account: {device_account}, subject: {} }} }} ]\n\
+         \x20   exports: [ {{ service: {}, accounts: [ {device_account} ] }} ]\n\
          \x20 }}\n\
-         \x20 # Wearables, placed here by the auth callout: each may publish its own energy subject.\n\
+         \x20 # Wearables, placed here by the auth callout: each may publish its own energy subject\n\
+         \x20 # (acknowledged by JetStream if it asks) and receive those acks in its own inbox.\n\
          \x20 {device_account} {{\n\
-         \x20   exports: [ {{ stream: {} }} ]\n\
-         \x20   # Subscriptions are denied per user (a limit of 0 would drop every connection).\n\
+         \x20   imports: [ {{ service: {{ account: {service_account}, subject: {} }} }} ]\n\
+         \x20   # Subscriptions are limited per user (a limit of 0 would drop every connection).\n\
          \x20   limits: {{ max_payload: {} }}\n\
          \x20 }}\n\
          \x20 SYS {{ }}\n\
@@ -274,8 +276,8 @@ mod tests {
         for needle in [
             "listen: \"0.0.0.0:4222\"",
             "store_dir: \"/tmp/cultfit/jetstream\"",
-            "imports: [ { stream: { account: DEVICES, subject: \"cultfit.v1.workouts.*.energy.*\" } } ]",
-            "exports: [ { stream: \"cultfit.v1.workouts.*.energy.*\" } ]",
+            "exports: [ { service: \"cultfit.v1.workouts.*.energy.*\", accounts: [ DEVICES ] } ]",
+            "imports: [ { service: { account: CULTFIT, subject: \"cultfit.v1.workouts.*.energy.*\" } } ]",
             &format!("issuer: \"{}\"", secrets.issuer.public_key()),
             "auth_users: [ \"cultfit\" ]",
             "account: CULTFIT",

@@ -93,6 +93,10 @@ pub struct JoinView {
     pub device_token: String,
     /// NATS server(s) for the wearable, comma separated.
     pub nats_url: String,
+    /// The wearable's NATS inbox prefix (set it as the client's inbox prefix): publishing a
+    /// sample with a reply subject below it gets JetStream's acknowledgement once the sample is
+    /// stored, so a wearable can resend what was not acknowledged (duplicates are harmless).
+    pub inbox_prefix: String,
 }
 
 /// Waiting room or live.
@@ -227,6 +231,7 @@ pub async fn join_workout(
         energy_subject: subjects::workout_energy(*id, trainee.0.id),
         device_token: keys.issue_device(trainee.0.id, *id, ends_at)?,
         nats_url: wearables.nats_url.clone(),
+        inbox_prefix: subjects::device_inbox_prefix(trainee.0.id),
     }))
 }
 

@@ -295,6 +295,44 @@ async fn a_wearable_publishes_its_own_energy_and_nothing_else_and_the_forged_can
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wearable_gets_jetstream_acks_for_its_samples_in_its_own_inbox_and_no_one_elses() {
+    let app = fast_ticking_app().await;
+    let class = live_class(&app, 2).await;
+    let trainer = token(&class.trainer).to_owned();
+    let (me, other) = (user_id(&class.trainees[0]), user_id(&class.trainees[1]));
+    let wearable = class.wearable(0).await;
+    // The inbox `join` named: publishing with a reply there gets JetStream's ack once stored.
+    let ack = async_nats::jetstream::new(wearable.clone())
+        .publish(
+            subject(&class.id, me),
+            sample(&class, 0, 1, 40.0, 40.0).to_string().into(),
+        )
+        .await
+        .expect("the publish is sent")
+        .await
+        .expect("JetStream acknowledges the sample");
+    assert_eq!(ack.stream, "ENERGY");
+    let expected = vec![(me.to_owned(), 40), (other.to_owned(), 0)];
+    let board = leaderboard_until(&app, &trainer, &class.id, |b| energies(b) == expected).await;
+    assert_eq!(energies(&board), expected, "{board}");
+
+    // Another trainee's inbox is not its to read.
+    let (spy, mut events) = watched_device(
+        &app.nats.url,
+        class.joins[0]["device_token"].as_str().unwrap(),
+    )
+    .await;
+    let _sub = spy
+        .subscribe(format!(
+            "{}.>",
+            class.joins[1]["inbox_prefix"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    expect_event(&mut events, "permissions violation for subscription").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_payload_from_a_wearable_ends_its_connection() {
     let app = TestApp::spawn().await;
     let class = waiting_class(&app, 1).await;
@@ -378,7 +416,7 @@ async fn the_bus_closes_a_wearable_connection_when_its_device_token_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_callout_encrypted_wearables_are_still_admitted_and_strangers_refused() {
     let nats = NatsBus::start_with(&["--encrypt-callout"]);
-    let config = std::fs::read_to_string(nats.secrets.with_file_name("nats.conf")).unwrap();
+    let config = nats.config(0);
     assert!(config.contains("xkey:"), "{config}");
     let app = TestApp::spawn_on(nats, crate::helpers::Options::default()).await;
     let class = waiting_class(&app, 1).await;

@@ -166,6 +166,11 @@ impl NatsBus {
         self.servers.len()
     }
 
+    /// The configuration `cultfit nats-config` wrote for server `i`.
+    pub fn config(&self, i: usize) -> String {
+        std::fs::read_to_string(self.servers[i].dir.join("nats.conf")).expect("nats.conf")
+    }
+
     /// The client URL of server `i`.
     pub fn server_url(&self, i: usize) -> &str {
         self.url.split(',').nth(i).expect("no such server")
@@ -757,16 +762,19 @@ fn collect_lines(
     });
 }
 
-/// A wearable's connection, made as real ones make it: the `nats_url` and `device_token` that
-/// `join` returned, the token as the CONNECT `auth_token`.
+/// A wearable's connection, made as real ones make it: the `nats_url`, `device_token` and
+/// `inbox_prefix` that `join` returned, the token as the CONNECT `auth_token`.
 pub async fn wearable_client(join: &Value) -> Result<async_nats::Client, async_nats::ConnectError> {
-    let url = join["nats_url"]
-        .as_str()
-        .expect("nats_url in the join answer");
-    let token = join["device_token"]
-        .as_str()
-        .expect("device_token in the join answer");
-    device_client(url, token).await
+    let field = |name: &str| {
+        join[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in the join answer {join}"))
+            .to_owned()
+    };
+    async_nats::ConnectOptions::with_token(field("device_token"))
+        .custom_inbox_prefix(field("inbox_prefix"))
+        .connect(server_addrs(&field("nats_url")).as_slice())
+        .await
 }
 
 /// A connection presenting `token` as its NATS token (which the auth callout judges).
