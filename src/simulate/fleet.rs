@@ -52,22 +52,23 @@ impl Storm {
     }
 }
 
-/// Connects one device connection per device token to the servers `nats_url` lists (a wearable
-/// is given them all and picks one), at most `in_flight` at a time; the publishers come back in
-/// the same order.
+/// Connects one device connection per `(device_token, inbox_prefix)` from `join` to the servers
+/// `nats_url` lists (a wearable is given them all and picks one), at most `in_flight` at a time;
+/// the publishers come back in the same order.
 pub async fn connect_devices(
     nats_url: &str,
-    tokens: Vec<String>,
+    devices: Vec<(String, String)>,
     in_flight: usize,
 ) -> anyhow::Result<(Vec<Publisher>, Storm)> {
     let urls = crate::bus::connect::parse_urls(nats_url)?;
     let started = Instant::now();
-    let results: Vec<(Result<Publisher, String>, Duration)> = futures_util::stream::iter(tokens)
-        .map(|token| {
+    let results: Vec<(Result<Publisher, String>, Duration)> = futures_util::stream::iter(devices)
+        .map(|(token, inbox_prefix)| {
             let urls = urls.clone();
             async move {
                 let begun = Instant::now();
                 let client = async_nats::ConnectOptions::with_token(token)
+                    .custom_inbox_prefix(inbox_prefix)
                     .read_buffer_capacity(DEVICE_READ_BUFFER)
                     .client_capacity(DEVICE_CLIENT_CAPACITY)
                     .connection_timeout(Duration::from_secs(10))

@@ -20,24 +20,27 @@
 
 pub mod fleet;
 pub mod followers;
+pub mod http;
 pub mod processes;
+pub mod send;
+pub mod tracker;
+pub mod verify;
 pub mod wearable;
 
 use crate::bus::connect::BusAccess;
 use crate::bus::secrets::BusSecrets;
-use crate::live::state::{Assembler, LiveState};
 use anyhow::{Context, bail};
-use bus_contracts::v1::LiveMessage;
 use chrono::Utc;
 use clap::Args;
+use cultfit_actors::live::summary::FRESH_FOR_SECONDS;
 use futures_util::StreamExt as _;
-use reqwest::StatusCode;
+use http::Http;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracker::{Tracker, follow, lock};
 use uuid::Uuid;
-use wearable::{Latencies, Wearable};
+use wearable::Wearable;
 
 /// Options of `cultfit simulate`.
 #[derive(Debug, Args)]
@@ -84,9 +87,19 @@ pub struct SimulateArgs {
     /// Processes whose memory to report; by default every `cultfit serve` on this machine.
     #[arg(long = "service-pid")]
     pub service_pids: Vec<u32>,
+    /// Seeds the wearables' effort (wearable `i` of a run always gets the same readings for the
+    /// same seed); by default derived from `--name`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Read back every trainee's full result (curves included) and report a digest of them over
+    /// the scripted span: runs of the same script must report the same digest.
+    #[arg(long)]
+    pub results_digest: bool,
 }
 
-const PASSWORD: &str = "simulated-wearer-password";
+/// How long after the workout's start the first sample is due: enough for the start to be
+/// answered and read back, so the script always begins at the same offset into the session.
+const LEAD: Duration = Duration::from_secs(2);
 
 /// Runs the simulation and prints its report; `Ok(false)` if accepted energy went missing.
 pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
@@ -173,12 +186,15 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
             "connecting {n} wearables, each with its device token ({} at once)",
             args.connect_concurrency
         ));
-        let tokens = joins
+        let devices = joins
             .iter()
-            .map(|join| join["device_token"].as_str().unwrap_or_default().to_owned())
+            .map(|join| {
+                let field = |name: &str| join[name].as_str().unwrap_or_default().to_owned();
+                (field("device_token"), field("inbox_prefix"))
+            })
             .collect();
         let (publishers, storm) =
-            fleet::connect_devices(&nats_url, tokens, args.connect_concurrency as usize).await?;
+            fleet::connect_devices(&nats_url, devices, args.connect_concurrency as usize).await?;
         progress(&format!(
             "{} wearables admitted in {:.2} s",
             storm.admitted,
@@ -221,24 +237,44 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         publisher_label(&args)
     ));
 
+    let started_at: chrono::DateTime<Utc> = serde_json::from_value(
+        http.get(&format!("/api/v1/workouts/{id}"), &trainer.1)
+            .await?["started_at"]
+            .clone(),
+    )
+    .context("the started workout has no started_at")?;
+    let seed = args.seed.unwrap_or_else(|| wearable::seed_from(&args.name));
     let wearables: Vec<Wearable> = trainee_tokens
         .iter()
         .zip(&joins)
-        .map(|((user, _), joined)| {
+        .enumerate()
+        .map(|(i, ((user, _), joined))| {
             let subject = joined["energy_subject"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            Wearable::new(*user, subject, user.as_u128() as u64)
+            Wearable::new(*user, subject, wearable::seed_for(seed, i))
         })
         .collect();
+    let schedule = send::Schedule::new(
+        started_at,
+        LEAD,
+        Duration::from_secs_f64(1.0 / args.rate_hz),
+        Duration::from_secs(args.duration_secs),
+        n,
+    );
     let services = processes::services(&args.service_pids);
     let me = [std::process::id()];
     let watched: Vec<u32> = services.iter().chain(&me).copied().collect();
     let cpu_before = processes::cpu_seconds(&watched);
     let sending = Instant::now();
     let fleet: Vec<(Wearable, fleet::Publisher)> = wearables.into_iter().zip(publishers).collect();
-    let finals = send_all(&args, fleet, tracker.clone()).await?;
+    let delivery = Arc::new(send::Delivery::default());
+    let finals = if args.trusted_publisher {
+        send::trusted(schedule, fleet, tracker.clone()).await?
+    } else {
+        send::devices(schedule, fleet, tracker.clone(), delivery.clone()).await?
+    };
     let send_seconds = sending.elapsed().as_secs_f64();
     let cpu_after = processes::cpu_seconds(&watched);
 
@@ -246,6 +282,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while lock(&tracker).latencies.pending() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Results over the scripted span must not depend on when the session ends: end no earlier
+    // than the last sample plus the seconds a reading stays fresh.
+    let span = LEAD + Duration::from_secs(args.duration_secs + FRESH_FOR_SECONDS as u64 + 1);
+    let span_ends = started_at + chrono::TimeDelta::from_std(span).unwrap_or_default();
+    if let Ok(wait) = (span_ends - Utc::now()).to_std() {
+        tokio::time::sleep(wait).await;
     }
     let (frame_counts, unreflected) = {
         let t = lock(&tracker);
@@ -268,22 +311,23 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     let results = http
         .get(&format!("/api/v1/workouts/{id}/results"), &trainer.1)
         .await?;
-    let stored: HashMap<Uuid, i64> = results["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|r| {
-                    let user = r["user_id"].as_str()?.parse().ok()?;
-                    Some((user, r["energy"].as_i64()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let missing = finals
-        .iter()
-        .filter(|(user, energy)| stored.get(user) != Some(&(energy.floor() as i64)))
-        .count();
+    let missing = verify::missing_energy(&finals, &results);
+    let digest = if args.results_digest {
+        progress("reading every trainee's result back");
+        let tokens: Vec<String> = trainee_tokens.iter().map(|(_, t)| t.clone()).collect();
+        Some(
+            verify::results_digest(
+                &http,
+                id,
+                &tokens,
+                span.as_secs() as usize,
+                args.concurrency,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
 
     let t = lock(&tracker);
     let accept_seconds = t
@@ -308,6 +352,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "latency_ms": {"p50": ms(0.5), "p99": ms(0.99), "p99_9": ms(0.999), "max": h.max() as f64 / 1000.0},
         "unreflected": unreflected,
         "results_missing_energy": missing,
+        "results_digest": digest,
+        "delivery": {
+            "resent": delivery.resent.load(std::sync::atomic::Ordering::Relaxed),
+            "unacknowledged": delivery.unacknowledged.load(std::sync::atomic::Ordering::Relaxed),
+        },
         "ticks": t.ticks,
         "app_streams": app_report(args.followers, &seen),
         "publisher": publisher_label(&args),
@@ -348,222 +397,6 @@ fn app_report(followers: u32, seen: &Mutex<followers::Seen>) -> Value {
     })
 }
 
-/// What the frames showed so far.
-#[derive(Debug, Default)]
-struct Tracker {
-    latencies: Latencies,
-    /// (accepted, rejected) as counted by the workout's owner.
-    samples: (u64, u64),
-    /// When the accepted count last grew (the owner's pace, which may trail the senders').
-    last_accepted_at: Option<Instant>,
-    ticks: u64,
-}
-
-fn lock(tracker: &Mutex<Tracker>) -> std::sync::MutexGuard<'_, Tracker> {
-    tracker
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Folds the live subject into the tracker: every complete tick settles pending samples.
-async fn follow(mut frames: async_nats::Subscriber, tracker: Arc<Mutex<Tracker>>) {
-    let (mut state, mut assembler) = (LiveState::default(), Assembler::default());
-    while let Some(message) = frames.next().await {
-        let at = Instant::now();
-        let Ok(message) = serde_json::from_slice::<LiveMessage>(&message.payload) else {
-            continue;
-        };
-        let before = state.frame.as_ref().map(|f| (f.epoch, f.tick));
-        state.apply(message, &mut assembler);
-        let Some(frame) = state.frame.clone() else {
-            continue;
-        };
-        if before == Some((frame.epoch, frame.tick)) {
-            continue;
-        }
-        let mut t = lock(&tracker);
-        t.ticks += 1;
-        if frame.samples.accepted > t.samples.0 {
-            t.last_accepted_at = Some(at);
-        }
-        t.samples = (frame.samples.accepted, frame.samples.rejected);
-        for standing in &frame.entries {
-            t.latencies.observed(standing.0, standing.1, at);
-        }
-    }
-}
-
-/// Tasks the wearables are spread over for sending (each sends its wearables' samples in turn).
-const SEND_TASKS: usize = 32;
-
-/// Runs every wearable to the end of the session; returns each one's final energy.
-async fn send_all(
-    args: &SimulateArgs,
-    fleet: Vec<(Wearable, fleet::Publisher)>,
-    tracker: Arc<Mutex<Tracker>>,
-) -> anyhow::Result<Vec<(Uuid, f64)>> {
-    let period = Duration::from_secs_f64(1.0 / args.rate_hz);
-    let total = fleet.len();
-    let start = Instant::now() + Duration::from_millis(500);
-    let wall_start_ms = Utc::now().timestamp_millis() + 500;
-    let end = start + Duration::from_secs(args.duration_secs);
-    let mut tasks = Vec::new();
-    let mut by_task: Vec<Vec<(usize, Wearable, fleet::Publisher)>> = vec![Vec::new(); SEND_TASKS];
-    for (i, (w, publisher)) in fleet.into_iter().enumerate() {
-        by_task[i % SEND_TASKS].push((i, w, publisher));
-    }
-    for group in by_task.into_iter().filter(|g| !g.is_empty()) {
-        let tracker = tracker.clone();
-        tasks.push(tokio::spawn(async move {
-            // Each wearable sends at its own phase within the period, so the load is smooth.
-            let offset = |i: usize| period.mul_f64(i as f64 / total as f64);
-            let mut group = group;
-            let mut round = 0u32;
-            'rounds: loop {
-                let base = start + period * round;
-                for (i, w, publisher) in &mut group {
-                    let intended = base + offset(*i);
-                    if intended >= end {
-                        break 'rounds;
-                    }
-                    tokio::time::sleep_until(intended.into()).await;
-                    let since = intended.saturating_duration_since(start).as_millis() as i64;
-                    let sample = w.next(wall_start_ms + since, period.as_secs_f64());
-                    let payload = serde_json::to_vec(&sample).unwrap_or_default();
-                    if publisher
-                        .publish(w.subject.clone(), payload.into())
-                        .await
-                        .is_err()
-                    {
-                        break 'rounds;
-                    }
-                    lock(&tracker)
-                        .latencies
-                        .sent(w.user, sample.energy, intended);
-                }
-                round += 1;
-            }
-            for (_, _, publisher) in &group {
-                let _ = publisher.flush().await;
-            }
-            group
-                .into_iter()
-                .map(|(_, w, _)| (w.user, w.energy()))
-                .collect::<Vec<_>>()
-        }));
-    }
-    let reporter = tokio::spawn({
-        let tracker = tracker.clone();
-        async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                let t = lock(&tracker);
-                let h = &t.latencies.histogram;
-                progress(&format!(
-                    "{:>5.0} s: sent {}, accepted {}, rejected {}, ticks {}, p99 {:.1} ms",
-                    start.elapsed().as_secs_f64(),
-                    t.latencies.sent,
-                    t.samples.0,
-                    t.samples.1,
-                    t.ticks,
-                    h.value_at_quantile(0.99) as f64 / 1000.0
-                ));
-            }
-        }
-    });
-    let mut finals = Vec::with_capacity(total);
-    for task in tasks {
-        finals.extend(task.await?);
-    }
-    reporter.abort();
-    Ok(finals)
-}
-
 fn progress(message: &str) {
     eprintln!("[simulate] {message}");
-}
-
-/// The api node, with JSON in and out and clear errors.
-#[derive(Clone)]
-struct Http {
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Http {
-    fn new(base: &str) -> Self {
-        Self {
-            base: base.trim_end_matches('/').to_owned(),
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{what}: is the service running at {}?", self.base))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            Ok(body)
-        } else {
-            bail!("{what}: {status}: {body}")
-        }
-    }
-
-    async fn post(&self, path: &str, token: &str, body: &Value) -> anyhow::Result<Value> {
-        let request = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(body);
-        self.send(request, &format!("POST {path}")).await
-    }
-
-    async fn get(&self, path: &str, token: &str) -> anyhow::Result<Value> {
-        let request = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token);
-        self.send(request, &format!("GET {path}")).await
-    }
-
-    /// Registers `<name>-<role>-<i>` or, if it exists from an earlier run, logs in.
-    async fn account(&self, name: &str, role: &str, i: usize) -> anyhow::Result<(Uuid, String)> {
-        let email = format!("{name}-{role}-{i}@sim.cultfit.test");
-        let register = self
-            .client
-            .post(format!("{}/api/v1/auth/register", self.base))
-            .json(&json!({
-                "role": role,
-                "full_name": format!("Sim {role} {i}"),
-                "email": email,
-                "mobile": "+919800000000",
-                "password": PASSWORD,
-            }));
-        let response = register
-            .send()
-            .await
-            .with_context(|| format!("registering: is the service running at {}?", self.base))?;
-        let session: Value = if response.status() == StatusCode::CONFLICT {
-            let login = self
-                .client
-                .post(format!("{}/api/v1/auth/login", self.base))
-                .json(&json!({"email": email, "password": PASSWORD}));
-            self.send(login, "logging in").await?
-        } else if response.status().is_success() {
-            response.json().await?
-        } else {
-            bail!("registering {email}: {}", response.status())
-        };
-        let id = session["user"]["id"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .context("no user id in the session")?;
-        let token = session["access_token"]
-            .as_str()
-            .context("no access token")?;
-        Ok((id, token.to_owned()))
-    }
 }

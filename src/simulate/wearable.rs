@@ -58,6 +58,22 @@ impl Wearable {
     }
 }
 
+/// A run's seed from its `--name`, so the same name replays the same workout (FNV-1a).
+pub fn seed_from(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Wearable `index`'s seed within a run seeded `seed` (splitmix64: neighbours get unrelated
+/// streams).
+pub fn seed_for(seed: u64, index: usize) -> u64 {
+    let mut z = seed.wrapping_add((index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Samples sent but not yet seen in a frame, per trainee, and the latencies of those seen.
 #[derive(Debug)]
 pub struct Latencies {

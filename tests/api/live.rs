@@ -970,7 +970,7 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
                 "5",
             ])
             .args(["--duration-secs", "3", "--name", name])
-            .args(["--followers", "3"])
+            .args(["--followers", "3", "--seed", "7", "--results-digest"])
             .args(extra)
             .env("CULTFIT_NATS_SECRETS", &app.nats.secrets)
             .env_remove("RUST_LOG")
@@ -1028,14 +1028,17 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
-    let report: Value = serde_json::from_slice(&again.stdout).unwrap_or_default();
+    let second: Value = serde_json::from_slice(&again.stdout).unwrap_or_default();
     assert!(
-        report["publisher"]
+        second["publisher"]
             .as_str()
             .is_some_and(|p| p.starts_with("trusted") && p.contains("not how wearables connect")),
-        "{report}"
+        "{second}"
     );
-    assert_eq!(report["results_missing_energy"], 0, "{report}");
+    assert_eq!(second["results_missing_energy"], 0, "{second}");
+    // The same script (seed, trainees, rate, duration) gives the same results, whatever carried it.
+    assert!(report["results_digest"].is_string(), "{report}");
+    assert_eq!(report["results_digest"], second["results_digest"]);
 
     let unreachable = tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
         .args([

@@ -1,0 +1,55 @@
+//! What the simulator learns from the live frames: which samples a frame reflects (and how long
+//! after their intended send), and what the workout's owner counted.
+
+use super::wearable::Latencies;
+use crate::live::state::{Assembler, LiveState};
+use bus_contracts::v1::LiveMessage;
+use futures_util::StreamExt as _;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+/// What the frames showed so far.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    /// Samples sent and the latency of those reflected.
+    pub latencies: Latencies,
+    /// (accepted, rejected) as counted by the workout's owner.
+    pub samples: (u64, u64),
+    /// When the accepted count last grew (the owner's pace, which may trail the senders').
+    pub last_accepted_at: Option<Instant>,
+    /// Complete ticks seen.
+    pub ticks: u64,
+}
+
+/// The tracker, whoever panicked while holding it (its numbers stay usable).
+pub fn lock(tracker: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
+    tracker.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Folds the live subject into the tracker: every complete tick settles pending samples.
+pub async fn follow(mut frames: async_nats::Subscriber, tracker: Arc<Mutex<Tracker>>) {
+    let (mut state, mut assembler) = (LiveState::default(), Assembler::default());
+    while let Some(message) = frames.next().await {
+        let at = Instant::now();
+        let Ok(message) = serde_json::from_slice::<LiveMessage>(&message.payload) else {
+            continue;
+        };
+        let before = state.frame.as_ref().map(|f| (f.epoch, f.tick));
+        state.apply(message, &mut assembler);
+        let Some(frame) = state.frame.clone() else {
+            continue;
+        };
+        if before == Some((frame.epoch, frame.tick)) {
+            continue;
+        }
+        let mut t = lock(&tracker);
+        t.ticks += 1;
+        if frame.samples.accepted > t.samples.0 {
+            t.last_accepted_at = Some(at);
+        }
+        t.samples = (frame.samples.accepted, frame.samples.rejected);
+        for standing in &frame.entries {
+            t.latencies.observed(standing.0, standing.1, at);
+        }
+    }
+}
