@@ -358,6 +358,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
             "unacknowledged": delivery.unacknowledged.load(std::sync::atomic::Ordering::Relaxed),
         },
         "ticks": t.ticks,
+        // The longest time without a frame while the session was followed.
+        "longest_frame_gap_ms": t.longest_gap.as_millis() as u64,
         "app_streams": app_report(args.followers, &seen),
         "publisher": publisher_label(&args),
         "connect": storm.as_ref().map(fleet::Storm::report),

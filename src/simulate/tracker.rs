@@ -19,6 +19,10 @@ pub struct Tracker {
     pub last_accepted_at: Option<Instant>,
     /// Complete ticks seen.
     pub ticks: u64,
+    /// When the last complete tick arrived.
+    pub last_tick_at: Option<Instant>,
+    /// The longest wait between two complete ticks: how long apps would have seen no update.
+    pub longest_gap: std::time::Duration,
 }
 
 /// The tracker, whoever panicked while holding it (its numbers stay usable).
@@ -44,6 +48,10 @@ pub async fn follow(mut frames: async_nats::Subscriber, tracker: Arc<Mutex<Track
         }
         let mut t = lock(&tracker);
         t.ticks += 1;
+        if let Some(last) = t.last_tick_at {
+            t.longest_gap = t.longest_gap.max(at.duration_since(last));
+        }
+        t.last_tick_at = Some(at);
         if frame.samples.accepted > t.samples.0 {
             t.last_accepted_at = Some(at);
         }

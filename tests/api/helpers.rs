@@ -166,6 +166,44 @@ impl NatsBus {
         self.servers.len()
     }
 
+    /// Which server (index) leads the JetStream stream `name` now.
+    pub async fn stream_leader(&self, name: &str) -> usize {
+        let js = async_nats::jetstream::new(self.service_client().await);
+        let mut stream = js.get_stream(name).await.expect("the stream");
+        let info = stream.info().await.expect("stream info");
+        let leader = info
+            .cluster
+            .as_ref()
+            .and_then(|c| c.leader.clone())
+            .expect("a clustered stream with a leader");
+        (1..=self.servers.len())
+            .position(|i| leader == format!("test-n{i}"))
+            .unwrap_or_else(|| panic!("unknown leader {leader}"))
+    }
+
+    /// Waits until every replica of stream `name` is current (a restarted server has caught up).
+    pub async fn wait_until_replicas_current(&self, name: &str, within: Duration) {
+        let js = async_nats::jetstream::new(self.service_client().await);
+        let deadline = tokio::time::Instant::now() + within;
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(mut stream) = js.get_stream(name).await
+                && let Ok(info) = stream.info().await
+                && let Some(cluster) = &info.cluster
+            {
+                last = format!("{cluster:?}");
+                if cluster.leader.is_some()
+                    && cluster.replicas.len() + 1 == self.servers.len()
+                    && cluster.replicas.iter().all(|r| r.current && !r.offline)
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("the replicas of {name} did not all catch up: {last}");
+    }
+
     /// The configuration `cultfit nats-config` wrote for server `i`.
     pub fn config(&self, i: usize) -> String {
         std::fs::read_to_string(self.servers[i].dir.join("nats.conf")).expect("nats.conf")
@@ -785,6 +823,75 @@ pub async fn device_client(
     async_nats::ConnectOptions::with_token(token.to_owned())
         .connect(server_addrs(url).as_slice())
         .await
+}
+
+/// A running `cultfit simulate` (the debug binary under test) against an api node, its stderr
+/// collected line by line as it comes, so a test can inject a fault at a chosen phase.
+pub struct Simulation {
+    child: tokio::process::Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Simulation {
+    /// Starts `cultfit simulate --api-url <api> <args>` with the bus secrets of `nats`.
+    pub fn start(api: &str, nats: &NatsBus, args: &[&str]) -> Self {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
+            .args(["simulate", "--api-url", api])
+            .args(args)
+            .env("CULTFIT_NATS_SECRETS", &nats.secrets)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start cultfit simulate");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let collected = stderr.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                collected.lock().unwrap().push(line);
+            }
+        });
+        Self { child, stderr }
+    }
+
+    /// Waits (up to `within`) for a progress line containing `needle`.
+    pub async fn wait_for(&self, needle: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "cultfit simulate never said {needle:?}:\n{}",
+            self.stderr.lock().unwrap().join("\n")
+        );
+    }
+
+    /// Waits for the end; its exit status, JSON report and everything it said on stderr.
+    pub async fn finish(mut self) -> (bool, Value, String) {
+        use tokio::io::AsyncReadExt as _;
+        let mut stdout = Vec::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_end(&mut stdout).await;
+        }
+        let status = self.child.wait().await.expect("cultfit simulate exits");
+        // Let the stderr reader catch up with the last lines.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stderr = self.stderr.lock().unwrap().join("\n");
+        let report = serde_json::from_slice(&stdout).unwrap_or(Value::Null);
+        (status.success(), report, stderr)
+    }
 }
 
 /// A JWT over `claims` signed with HS256 and `secret` (with [`JWT_SECRET`], a token the app

@@ -7,6 +7,7 @@ mod bus;
 mod cluster;
 mod docs;
 mod events;
+mod faults;
 mod helpers;
 mod limits;
 mod live;
