@@ -80,7 +80,23 @@ pub enum ApiError {
     Unavailable(#[source] anyhow::Error),
     /// Anything else; logged with its cause chain, reported as a bare 500.
     #[error("unexpected error")]
-    Unexpected(#[from] anyhow::Error),
+    Unexpected(anyhow::Error),
+}
+
+/// How long a client should wait before retrying after a 503: a database or bus outage is
+/// usually a restart or a failover, over in seconds.
+const RETRY_UNAVAILABLE_SECS: u64 = 2;
+
+impl From<anyhow::Error> for ApiError {
+    /// PostgreSQL out of reach (refused or dropped connections, an exhausted pool) is 503 with
+    /// `Retry-After`: nothing is wrong with the request, and nothing was written.
+    fn from(err: anyhow::Error) -> Self {
+        if cultfit_actors::db::is_unreachable(&err) {
+            ApiError::Unavailable(err)
+        } else {
+            ApiError::Unexpected(err)
+        }
+    }
 }
 
 impl ApiError {
@@ -202,6 +218,8 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if let ApiError::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, *retry_after_secs));
+        } else if code == ErrorCode::Unavailable {
+            response.insert_header((header::RETRY_AFTER, RETRY_UNAVAILABLE_SECS));
         }
         response.body(serde_json::to_string(&problem).unwrap_or_default())
     }
@@ -335,9 +353,19 @@ mod tests {
     }
 
     #[test]
-    fn only_rate_limited_problems_carry_retry_after() {
+    fn only_rate_limited_and_unavailable_problems_carry_retry_after() {
         let response = ApiError::not_found("workout").error_response();
         assert!(response.headers().get("retry-after").is_none());
+        let response = ApiError::from(anyhow::anyhow!("boom")).error_response();
+        assert!(response.headers().get("retry-after").is_none());
+        for unavailable in [
+            ApiError::from(anyhow::Error::new(sqlx::Error::PoolTimedOut).context("reading")),
+            ApiError::client(ErrorCode::Unavailable, "the database is unavailable"),
+        ] {
+            let response = unavailable.error_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(header(&response, "retry-after"), Some("2"));
+        }
     }
 
     #[test]

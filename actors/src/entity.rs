@@ -256,7 +256,13 @@ impl<E: Entity> StreamHandler<async_nats::Message> for EntityActor<E> {
                 Err(CommandError::Fatal(err)) => {
                     tracing::error!(actor.kind = E::KIND.as_str(), actor.id = %act.id, request_id, error = ?err, "command failed");
                     ctx.stop(); // the supervisor restarts us and we reload from PostgreSQL
-                    Reply::Error(WireError::new(ErrorCode::Internal, "internal error"))
+                    if crate::db::is_unreachable(&err) {
+                        // Nothing was applied (memory never runs ahead of PostgreSQL): the
+                        // caller may simply retry once the database is back.
+                        Reply::Error(WireError::new(ErrorCode::Unavailable, "the database is unavailable"))
+                    } else {
+                        Reply::Error(WireError::new(ErrorCode::Internal, "internal error"))
+                    }
                 }
             };
             tracing::debug!(actor.kind = E::KIND.as_str(), actor.id = %act.id, request_id,

@@ -13,6 +13,7 @@ mod limits;
 mod live;
 mod operations;
 mod placement;
+mod private_pg;
 mod supervision;
 mod tokens;
 mod workouts;
