@@ -26,6 +26,10 @@ pub fn parse_urls(urls: &str) -> anyhow::Result<Vec<ServerAddr>> {
         .context("NATS_URL is not a valid list of NATS server addresses")
 }
 
+/// Counter: this node's NATS connection events, by `event` (`connected` after a reconnect,
+/// `disconnected`, `slow_consumer`, ...).
+pub const NATS_EVENTS: &str = "cultfit_nats_connection_events_total";
+
 /// The longest a service waits between reconnect attempts. The client's default backs off to 4 s,
 /// which after a 3 s server restart leaves frames stopped for up to 4 s more; a handful of service
 /// connections retrying twice a second costs the server nothing.
@@ -48,7 +52,18 @@ fn options(access: &BusAccess, name: &str) -> async_nats::ConnectOptions {
         .ping_interval(Duration::from_secs(5))
         .reconnect_delay_callback(|attempts| reconnect_delay(attempts, SERVICE_RECONNECT_CAP))
         .event_callback(|event| async move {
-            tracing::info!(nats.event = %event, "nats connection event")
+            tracing::info!(nats.event = %event, "nats connection event");
+            let kind = match event {
+                async_nats::Event::Connected => "connected",
+                async_nats::Event::Disconnected => "disconnected",
+                async_nats::Event::LameDuckMode => "lame_duck",
+                async_nats::Event::Draining => "draining",
+                async_nats::Event::Closed => "closed",
+                async_nats::Event::SlowConsumer(_) => "slow_consumer",
+                async_nats::Event::ServerError(_) => "server_error",
+                async_nats::Event::ClientError(_) => "client_error",
+            };
+            metrics::counter!(NATS_EVENTS, "event" => kind).increment(1);
         });
     match &access.secrets {
         Some(secrets) => options.user_and_password(secrets.user.clone(), secrets.password.clone()),

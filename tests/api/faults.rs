@@ -269,3 +269,60 @@ async fn when_postgres_is_down_as_the_trainer_ends_the_end_is_503_and_a_retry_co
         .expect("count results");
     assert_eq!(rows, 3, "results written once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_stalled_past_its_lease_publishes_no_stale_frame_when_it_resumes() {
+    use futures_util::StreamExt as _;
+    let cluster = Cluster::start(NatsShape::OneServer, &[Role::Api, Role::Worker, Role::Worker]).await;
+    let api = cluster.api(0).clone();
+    let class = live_class(&api, 2).await;
+    let owner = cluster
+        .wait_for_owner(&class.id, Duration::from_secs(5))
+        .await
+        .expect("a live workout has an owner");
+    let stalled = cluster.index_of(&owner).expect("the owner is a node");
+
+    // Every frame published on the bus, in the order the bus delivers them.
+    let bus = cluster.nats.service_client().await;
+    let mut live = bus
+        .subscribe(format!("cultfit.v1.workouts.{}.live", class.id))
+        .await
+        .expect("subscribe to the live subject");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let record = seen.clone();
+    let watcher = tokio::spawn(async move {
+        while let Some(message) = live.next().await {
+            let frame: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
+            if frame["type"] == "frame" {
+                record.lock().unwrap().push(frame["epoch"].as_u64().unwrap_or(0));
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Stalled for longer than the lease TTL: another worker takes the session over meanwhile.
+    cluster.signal(stalled, "STOP");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    cluster.signal(stalled, "CONT");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    watcher.abort();
+
+    let epochs = seen.lock().unwrap().clone();
+    let first = *epochs.first().expect("frames before the stall");
+    let last = *epochs.last().expect("frames after the stall");
+    assert!(last > first, "another owner took over: {epochs:?}");
+    assert!(
+        epochs.windows(2).all(|pair| pair[0] <= pair[1]),
+        "no frame of an older epoch after a newer one: {epochs:?}"
+    );
+    // One owner afterwards (placement may well bring the session back to the resumed worker,
+    // under a newer epoch): exactly one worker runs the live session.
+    let mut running = 0.0;
+    for i in 1..=2 {
+        running += crate::live::counter(&cluster.node(i).api, "cultfit_live_sessions ").await;
+    }
+    assert_eq!(running, 1.0, "one live session across the workers");
+    // The resumed worker learnt it lost the lease and stopped its actor.
+    let fenced = cluster.node(stalled).logs().iter().any(|l| l.contains("lease lost"));
+    assert!(fenced, "the stalled owner noticed it was fenced");
+}

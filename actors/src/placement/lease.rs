@@ -36,6 +36,36 @@ struct Shared {
     fenced: AtomicBool,
     fence: Notify,
     revision: AtomicU64,
+    /// Until when (ms after `since`) the holder may act, by the last renewal sent.
+    valid_until_ms: AtomicU64,
+    since: Instant,
+}
+
+impl Shared {
+    fn hold_until(&self, until: Instant) {
+        let ms = until.saturating_duration_since(self.since).as_millis();
+        self.valid_until_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+
+    fn holds(&self) -> bool {
+        let now = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        !self.fenced.load(Ordering::SeqCst) && now < self.valid_until_ms.load(Ordering::SeqCst)
+    }
+}
+
+/// A cheap view of a lease for whoever acts on the holder's behalf (the live session publishing
+/// frames): whether the holder may still act *now*. Unlike [`Lease::is_fenced`], this needs no
+/// renewal to have run: a process that was stopped (SIGSTOP, a long GC-like stall) and resumes
+/// past its hold sees `false` before its renewal task has even woken.
+#[derive(Clone)]
+pub struct Fence(Arc<Shared>);
+
+impl Fence {
+    /// Whether the holder may act for the lease now.
+    pub fn holds(&self) -> bool {
+        self.0.holds()
+    }
 }
 
 impl Lease {
@@ -64,7 +94,10 @@ impl Lease {
             fenced: AtomicBool::new(false),
             fence: Notify::new(),
             revision: AtomicU64::new(revision),
+            valid_until_ms: AtomicU64::new(0),
+            since: sent,
         });
+        shared.hold_until(sent + hold_for(ttl));
         let (release, released) = oneshot::channel();
         tokio::spawn(renew(
             store.clone(),
@@ -85,6 +118,11 @@ impl Lease {
     /// The epoch: the revision at which this lease was created. Strictly increases across owners.
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// The view of this lease that acting on the holder's behalf needs.
+    pub fn fence(&self) -> Fence {
+        Fence(self.shared.clone())
     }
 
     /// Whether renewal failed; the holder must stop serving.
@@ -167,6 +205,7 @@ async fn renew(
                     Ok(Ok(next_revision)) => {
                         shared.revision.store(next_revision, Ordering::SeqCst);
                         valid_until = sent + hold_for(ttl);
+                        shared.hold_until(valid_until);
                         next = sent + renew_period(ttl);
                         metrics::counter!(crate::metrics::LEASE_RENEWALS, "outcome" => "ok").increment(1);
                         continue;
