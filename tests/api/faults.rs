@@ -272,6 +272,7 @@ async fn when_postgres_is_down_as_the_trainer_ends_the_end_is_503_and_a_retry_co
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_stalled_past_its_lease_publishes_no_stale_frame_when_it_resumes() {
+    const STALL_SECS: u64 = 8;
     use futures_util::StreamExt as _;
     let cluster = Cluster::start(NatsShape::OneServer, &[Role::Api, Role::Worker, Role::Worker]).await;
     let api = cluster.api(0).clone();
@@ -288,29 +289,38 @@ async fn an_owner_stalled_past_its_lease_publishes_no_stale_frame_when_it_resume
         .subscribe(format!("cultfit.v1.workouts.{}.live", class.id))
         .await
         .expect("subscribe to the live subject");
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = seen.clone();
     let watcher = tokio::spawn(async move {
         while let Some(message) = live.next().await {
             let frame: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
             if frame["type"] == "frame" {
-                record.lock().unwrap().push(frame["epoch"].as_u64().unwrap_or(0));
+                let epoch = frame["epoch"].as_u64().unwrap_or(0);
+                record.lock().unwrap().push((std::time::Instant::now(), epoch));
             }
         }
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    // Stalled for longer than the lease TTL: another worker takes the session over meanwhile.
+    // Stalled well past the lease TTL. On waking, its timers fire at once (a burst of overdue
+    // ticks) before its lease renewal learns the lease is gone: the fence must hold them back.
     cluster.signal(stalled, "STOP");
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(STALL_SECS)).await;
+    let resumed = std::time::Instant::now();
     cluster.signal(stalled, "CONT");
     tokio::time::sleep(Duration::from_secs(5)).await;
     watcher.abort();
 
-    let epochs = seen.lock().unwrap().clone();
-    let first = *epochs.first().expect("frames before the stall");
+    let frames = seen.lock().unwrap().clone();
+    let epochs: Vec<u64> = frames.iter().map(|(_, epoch)| *epoch).collect();
+    eprintln!("R7: epochs of the frames on the bus: {epochs:?}");
+    let stale = *epochs.first().expect("frames before the stall");
     let last = *epochs.last().expect("frames after the stall");
-    assert!(last > first, "another owner took over: {epochs:?}");
+    assert!(last > stale, "a new owner publishes after the stall: {epochs:?}");
+    assert!(
+        !frames.iter().any(|(at, epoch)| *at > resumed && *epoch == stale),
+        "the stalled owner published frames of its old epoch after waking: {epochs:?}"
+    );
     assert!(
         epochs.windows(2).all(|pair| pair[0] <= pair[1]),
         "no frame of an older epoch after a newer one: {epochs:?}"
