@@ -166,7 +166,11 @@ async fn when_postgres_stops_for_10_s_mid_session_the_ranking_goes_on_and_result
     let ready = app.get("/health/ready", None).await.status();
     tokio::time::sleep(DOWN - Duration::from_secs(2)).await;
     pg.start_again();
-    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE, "not ready without its database");
+    assert_eq!(
+        ready,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not ready without its database"
+    );
     let (ok, faulty, stderr) = run.finish().await;
     assert_complete(ok, &faulty, &stderr);
     assert_eq!(
@@ -196,7 +200,12 @@ async fn when_postgres_is_down_as_the_trainer_ends_the_end_is_503_and_a_retry_co
         let rating = 20.0 * (i + 1) as f64;
         for s in 0..5 {
             let v = sample(&class, s, s as u64 + 1, rating, rating * (s + 1) as f64);
-            publish(&wearable, subject(&class.id, user_id(trainee)), v.to_string()).await;
+            publish(
+                &wearable,
+                subject(&class.id, user_id(trainee)),
+                v.to_string(),
+            )
+            .await;
         }
         wearable.flush().await.expect("flush");
         expected.push((user_id(trainee).to_owned(), (rating * 5.0) as i64));
@@ -214,7 +223,8 @@ async fn when_postgres_is_down_as_the_trainer_ends_the_end_is_503_and_a_retry_co
         "ending without a database: {status}"
     );
     assert_eq!(
-        refused.headers()["content-type"], "application/problem+json",
+        refused.headers()["content-type"],
+        "application/problem+json",
         "a problem document"
     );
     let problem: Value = refused.json().await.unwrap_or_default();
@@ -234,14 +244,21 @@ async fn when_postgres_is_down_as_the_trainer_ends_the_end_is_503_and_a_retry_co
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    assert_eq!(outcome, StatusCode::OK, "the end completes once PostgreSQL is back");
+    assert_eq!(
+        outcome,
+        StatusCode::OK,
+        "the end completes once PostgreSQL is back"
+    );
     eprintln!(
         "R5: ended {} ms after PostgreSQL was back",
         back.elapsed().as_millis()
     );
 
     let ranking: Value = app
-        .get(&format!("/api/v1/workouts/{}/results", class.id), Some(trainer))
+        .get(
+            &format!("/api/v1/workouts/{}/results", class.id),
+            Some(trainer),
+        )
         .await
         .json()
         .await
@@ -274,7 +291,11 @@ async fn when_postgres_is_down_as_the_trainer_ends_the_end_is_503_and_a_retry_co
 async fn an_owner_stalled_past_its_lease_publishes_no_stale_frame_when_it_resumes() {
     const STALL_SECS: u64 = 8;
     use futures_util::StreamExt as _;
-    let cluster = Cluster::start(NatsShape::OneServer, &[Role::Api, Role::Worker, Role::Worker]).await;
+    let cluster = Cluster::start(
+        NatsShape::OneServer,
+        &[Role::Api, Role::Worker, Role::Worker],
+    )
+    .await;
     let api = cluster.api(0).clone();
     let class = live_class(&api, 2).await;
     let owner = cluster
@@ -296,7 +317,10 @@ async fn an_owner_stalled_past_its_lease_publishes_no_stale_frame_when_it_resume
             let frame: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
             if frame["type"] == "frame" {
                 let epoch = frame["epoch"].as_u64().unwrap_or(0);
-                record.lock().unwrap().push((std::time::Instant::now(), epoch));
+                record
+                    .lock()
+                    .unwrap()
+                    .push((std::time::Instant::now(), epoch));
             }
         }
     });
@@ -316,9 +340,14 @@ async fn an_owner_stalled_past_its_lease_publishes_no_stale_frame_when_it_resume
     eprintln!("R7: epochs of the frames on the bus: {epochs:?}");
     let stale = *epochs.first().expect("frames before the stall");
     let last = *epochs.last().expect("frames after the stall");
-    assert!(last > stale, "a new owner publishes after the stall: {epochs:?}");
     assert!(
-        !frames.iter().any(|(at, epoch)| *at > resumed && *epoch == stale),
+        last > stale,
+        "a new owner publishes after the stall: {epochs:?}"
+    );
+    assert!(
+        !frames
+            .iter()
+            .any(|(at, epoch)| *at > resumed && *epoch == stale),
         "the stalled owner published frames of its old epoch after waking: {epochs:?}"
     );
     assert!(
@@ -333,6 +362,54 @@ async fn an_owner_stalled_past_its_lease_publishes_no_stale_frame_when_it_resume
     }
     assert_eq!(running, 1.0, "one live session across the workers");
     // The resumed worker learnt it lost the lease and stopped its actor.
-    let fenced = cluster.node(stalled).logs().iter().any(|l| l.contains("lease lost"));
+    let fenced = cluster
+        .node(stalled)
+        .logs()
+        .iter()
+        .any(|l| l.contains("lease lost"));
     assert!(fenced, "the stalled owner noticed it was fenced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_worker_owning_a_5000_wearable_session_dies_nothing_is_lost_and_results_match() {
+    const TRAINEES: u32 = 5_000;
+    let mut cluster = Cluster::start(
+        NatsShape::OneServer,
+        &[Role::Api, Role::Worker, Role::Worker],
+    )
+    .await;
+    let api = cluster.api(0).address.clone();
+
+    let reference = Simulation::start(&api, &cluster.nats, &args(&script("r1-a", TRAINEES, 20)));
+    let (ok, fault_free, stderr) = reference.finish().await;
+    assert_complete(ok, &fault_free, &stderr);
+
+    // PERFORMANCE scenario 8: a few seconds into sending, kill -9 the session's owner.
+    let run = Simulation::start(&api, &cluster.nats, &args(&script("r1-b", TRAINEES, 20)));
+    let workout = run.started_workout(Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let owner = cluster
+        .wait_for_owner(&workout, Duration::from_secs(5))
+        .await
+        .expect("the live session has an owner");
+    let dead = cluster.index_of(&owner).expect("the owner is a node");
+    cluster.kill9(dead);
+    let (ok, faulty, stderr) = run.finish().await;
+    assert_complete(ok, &faulty, &stderr);
+    assert_eq!(
+        faulty["results_digest"], fault_free["results_digest"],
+        "results identical to the fault-free run: {faulty}"
+    );
+    let survivor = cluster.owner_of(&workout).await;
+    assert!(
+        survivor.is_some() && survivor != Some(owner),
+        "the other worker took the session over"
+    );
+    eprintln!(
+        "R1: {} samples, longest frame gap {} ms (lease TTL {} s; fault-free {} ms)",
+        faulty["sent"],
+        faulty["longest_frame_gap_ms"],
+        crate::cluster::LEASE_TTL.as_secs(),
+        fault_free["longest_frame_gap_ms"]
+    );
 }

@@ -902,6 +902,17 @@ impl Simulation {
         );
     }
 
+    /// Waits (up to `within`) for the start and returns the id of the workout it runs.
+    pub async fn started_workout(&self, within: Duration) -> String {
+        self.wait_for("started: workout ", within).await;
+        let lines = self.stderr.lock().unwrap();
+        lines
+            .iter()
+            .find_map(|l| l.split("started: workout ").nth(1)?.split(',').next())
+            .expect("the started line names the workout")
+            .to_owned()
+    }
+
     /// Waits for the end; its exit status, JSON report and everything it said on stderr.
     pub async fn finish(mut self) -> (bool, Value, String) {
         use tokio::io::AsyncReadExt as _;

@@ -104,7 +104,10 @@ fn bin_dir() -> PathBuf {
         .filter_map(|entry| {
             let version = entry.file_name().to_str()?.parse().ok()?;
             let bin = entry.path().join("bin");
-            Path::new(&bin).join("initdb").exists().then_some((version, bin))
+            Path::new(&bin)
+                .join("initdb")
+                .exists()
+                .then_some((version, bin))
         })
         .collect();
     versions.sort();

@@ -20,8 +20,8 @@ use super::state::{Command, Event, Presence, Workout};
 use super::store;
 use crate::entity::{CommandError, Entity, EntityActor, Outcome, ready, to_value};
 use crate::env::Env;
-use crate::placement::lease::Fence;
 use crate::live::summary::summarize;
+use crate::placement::lease::Fence;
 use actix::ActorFutureExt as _;
 use bus_contracts::subjects;
 use bus_contracts::v1::{

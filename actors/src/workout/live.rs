@@ -14,8 +14,8 @@
 use crate::env::Env;
 use crate::live::board::{Applied, Board, TS_SLACK_MS};
 use crate::live::frame::{Tick, frames};
-use crate::placement::lease::Fence;
 use crate::metrics;
+use crate::placement::lease::Fence;
 use actix::prelude::*;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use bus_contracts::subjects;
