@@ -15,6 +15,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 const INDEX_HTML: &[u8] = include_bytes!("../../web/dist/index.html");
 const APP_JS: &[u8] = include_bytes!("../../web/dist/app.js");
 const APP_CSS: &[u8] = include_bytes!("../../web/dist/app.css");
+/// The NATS client for the browser wearable, loaded only by the live page.
+const WEARABLE_JS: &[u8] = include_bytes!("../../web/dist/wearable.js");
+/// Helpers that `app.js` and `wearable.js` share (esbuild names it).
+const CHUNK_JS: &[u8] = include_bytes!("../../web/dist/chunk.js");
 const ICON_SVG: &[u8] = include_bytes!("../../web/dist/icon.svg");
 
 /// Paths that belong to the API and the operations endpoints: never answered with the app.

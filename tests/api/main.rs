@@ -15,4 +15,5 @@ mod operations;
 mod placement;
 mod supervision;
 mod tokens;
+mod web_app;
 mod workouts;

@@ -300,7 +300,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Your booking for a workout: booked, or waitlisted with your position (trainees). 404 when
+         * @description you never booked it.
+         */
+        get: operations["get_my_booking"];
         put?: never;
         post?: never;
         /** Give up a place or waitlist position (trainees). The first waitlisted trainee is promoted. */
@@ -454,6 +458,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workouts/{id}/board": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The whole live board (its trainer, while the workout is live). */
+        get: operations["get_board"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workouts/{id}/feedback": {
         parameters: {
             query?: never;
@@ -510,6 +531,44 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * BoardView
+         * @description Everyone on a live workout's board at the newest tick.
+         */
+        BoardView: {
+            /**
+             * Format: uint64
+             * @description The owner's lease epoch (changes after a failover).
+             */
+            epoch: number;
+            /**
+             * Format: uint64
+             * @description Tick number within the epoch.
+             */
+            tick: number;
+            /**
+             * Format: date-time
+             * @description When the ranking was taken.
+             */
+            at: string;
+            /**
+             * Format: uint32
+             * @description Everyone ranked (`places` may hold fewer, see `limit`).
+             */
+            participants: number;
+            /**
+             * Format: uint64
+             * @description Samples accepted so far in this session.
+             */
+            samples_accepted: number;
+            /**
+             * Format: uint64
+             * @description Samples refused so far (malformed, too fast, out of the window, ...).
+             */
+            samples_rejected: number;
+            /** @description Best first; trainees who hide from leaderboards are anonymous here too. */
+            places: components["schemas"]["Place"][];
+        };
         /**
          * BookingView
          * @description The outcome of a booking.
@@ -741,6 +800,17 @@ export interface components {
             device_token: string;
             /** @description NATS server(s) for the wearable, comma separated. */
             nats_url: string;
+            /**
+             * @description The same bus over WebSocket, for wearables in a browser (null when the service was not
+             *     told one: `CULTFIT_PUBLIC_NATS_WS_URL`).
+             */
+            nats_ws_url?: string | null;
+            /**
+             * @description The wearable's NATS inbox prefix (set it as the client's inbox prefix): publishing a
+             *     sample with a reply subject below it gets JetStream's acknowledgement once the sample is
+             *     stored, so a wearable can resend what was not acknowledged (duplicates are harmless).
+             */
+            inbox_prefix: string;
         };
         /**
          * LiveTicket
@@ -2177,6 +2247,55 @@ export interface operations {
             };
         };
     };
+    get_my_booking: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BookingView"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     cancel_booking: {
         parameters: {
             query?: never;
@@ -2663,6 +2782,79 @@ export interface operations {
             };
             /** @description Rate limited: retry after the `Retry-After` header's seconds */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_board: {
+        parameters: {
+            query?: {
+                /** @description Places from the top, 1 to 10 000 (default 1 000). */
+                limit?: number | null;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BoardView"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid field values */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
