@@ -140,7 +140,10 @@ impl Revalidated {
             return response.finish();
         }
         response
-            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(self.content_type)))
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(self.content_type),
+            ))
             .body(self.body)
     }
 }

@@ -279,8 +279,9 @@ pub async fn newest_standings(hub: &LiveHub, id: Uuid) -> Result<Arc<Standings>,
     }
     let wait = state.wait_for(|s| s.frame.is_some());
     let _ = tokio::time::timeout(FIRST_FRAME_WAIT, wait).await;
-    newest(&state)
-        .ok_or_else(|| ApiError::client(ErrorCode::Unavailable, "no leaderboard yet; retry shortly"))
+    newest(&state).ok_or_else(|| {
+        ApiError::client(ErrorCode::Unavailable, "no leaderboard yet; retry shortly")
+    })
 }
 
 /// A batch of wearable samples.

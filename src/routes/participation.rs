@@ -146,8 +146,9 @@ pub async fn book_workout(
     }))
 }
 
-/// Your booking for a workout: booked, or waitlisted with your position (trainees). 404 when
-/// you never booked it.
+/// Your booking for a workout (trainees).
+///
+/// Booked, or waitlisted with your position; cancelled once given up. 404 when you never booked it.
 #[api_operation(
     operation_id = "get_my_booking",
     tag = "taking part",

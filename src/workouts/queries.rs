@@ -206,6 +206,11 @@ pub async fn registration(
     .fetch_optional(pool)
     .await
     .context("failed to read a registration")?;
-    row.map(|r| Ok((Status::from(db::registration_status(&r.status)?), r.waitlist_position)))
-        .transpose()
+    row.map(|r| {
+        Ok((
+            Status::from(db::registration_status(&r.status)?),
+            r.waitlist_position,
+        ))
+    })
+    .transpose()
 }

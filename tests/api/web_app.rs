@@ -1,7 +1,10 @@
 //! The web app at `/` and the API it relies on beyond API.md: a trainee's own booking, the
 //! trainer's whole board, and the WebSocket URL for browser wearables. (The app itself is tested
 //! in a real browser by `scripts/browser-test`.)
-#![allow(clippy::expect_used, reason = "a failed request should fail the test loudly")]
+#![allow(
+    clippy::expect_used,
+    reason = "a failed request should fail the test loudly"
+)]
 
 use crate::helpers::{Options, TestApp, id_of, new_workout, problem, soon, token, user_id};
 use crate::live::{Class, leaderboard_until, sample, start, waiting_class};
@@ -24,10 +27,17 @@ fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> St
 async fn the_app_is_served_at_the_root_and_at_its_deep_links_with_its_assets() {
     let app = TestApp::spawn().await;
     let mut pages = Vec::new();
-    for path in ["/", "/classes/7f1c2f4e-0000-4000-8000-000000000000", "/console"] {
+    for path in [
+        "/",
+        "/classes/7f1c2f4e-0000-4000-8000-000000000000",
+        "/console",
+    ] {
         let response = app.get(path, None).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
-        assert!(header(&response, CONTENT_TYPE).starts_with("text/html"), "{path}");
+        assert!(
+            header(&response, CONTENT_TYPE).starts_with("text/html"),
+            "{path}"
+        );
         assert!(
             header(&response, CONTENT_SECURITY_POLICY).contains("script-src 'self'"),
             "{path}"
@@ -47,8 +57,14 @@ async fn the_app_is_served_at_the_root_and_at_its_deep_links_with_its_assets() {
     for asset in assets {
         let response = app.get(asset, None).await;
         assert_eq!(response.status(), StatusCode::OK, "{asset}");
-        assert!(header(&response, CACHE_CONTROL).contains("immutable"), "{asset}");
-        assert!(!response.bytes().await.unwrap_or_default().is_empty(), "{asset}");
+        assert!(
+            header(&response, CACHE_CONTROL).contains("immutable"),
+            "{asset}"
+        );
+        assert!(
+            !response.bytes().await.unwrap_or_default().is_empty(),
+            "{asset}"
+        );
     }
 }
 
@@ -81,7 +97,12 @@ async fn the_lazily_loaded_wearable_code_is_revalidated_by_its_etag() {
 #[tokio::test]
 async fn unknown_api_and_operations_paths_are_404_problems_not_the_app() {
     let app = TestApp::spawn().await;
-    for path in ["/api/v1/nowhere", "/api/v2/workouts", "/assets/missing.js", "/health/nope"] {
+    for path in [
+        "/api/v1/nowhere",
+        "/api/v2/workouts",
+        "/assets/missing.js",
+        "/health/nope",
+    ] {
         let body = problem(app.get(path, None).await, StatusCode::NOT_FOUND).await;
         assert_eq!(body["code"], "not_found", "{path}: {body}");
     }
@@ -103,7 +124,10 @@ async fn a_trainee_reads_their_own_booking_and_waitlist_position() {
         app.signed_up("trainee").await,
     );
     for who in [&first, &second] {
-        assert_eq!(app.book(token(who), &id).await.status(), StatusCode::CREATED);
+        assert_eq!(
+            app.book(token(who), &id).await.status(),
+            StatusCode::CREATED
+        );
     }
 
     let mine = |who: &Value| {
@@ -115,7 +139,10 @@ async fn a_trainee_reads_their_own_booking_and_waitlist_position() {
     let booked: Value = mine(&first).await.json().await.unwrap_or_default();
     assert_eq!(booked, json!({"status": "booked"}));
     let waiting: Value = mine(&second).await.json().await.unwrap_or_default();
-    assert_eq!(waiting, json!({"status": "waitlisted", "waitlist_position": 1}));
+    assert_eq!(
+        waiting,
+        json!({"status": "waitlisted", "waitlist_position": 1})
+    );
     problem(mine(&outsider).await, StatusCode::NOT_FOUND).await;
     problem(mine(&trainer).await, StatusCode::FORBIDDEN).await;
 
@@ -154,7 +181,10 @@ async fn the_trainer_sees_the_whole_board_with_hidden_trainees_anonymous() {
     let class = waiting_class(&app, 12).await;
     let path = format!("/api/v1/workouts/{}/board", class.id);
     let early = app.get(&path, Some(token(&class.trainer))).await;
-    assert_eq!(problem(early, StatusCode::CONFLICT).await["code"], "invalid_state");
+    assert_eq!(
+        problem(early, StatusCode::CONFLICT).await["code"],
+        "invalid_state"
+    );
 
     let hidden = &class.trainees[11];
     let response = app
@@ -176,7 +206,13 @@ async fn the_trainer_sees_the_whole_board_with_hidden_trainees_anonymous() {
         assert_eq!(response.status(), StatusCode::ACCEPTED);
     }
 
-    let board = board_until(&app, &class, |b| b["places"].as_array().is_some_and(|p| p.len() == 12)).await;
+    // Names are looked up after the first ticks: wait until everyone who shows theirs has one.
+    let board = board_until(&app, &class, |b| {
+        b["places"].as_array().is_some_and(|p| {
+            p.len() == 12 && p.iter().filter(|p| p["user_id"].is_string()).count() == 11
+        })
+    })
+    .await;
     let places = board["places"].as_array().cloned().unwrap_or_default();
     assert_eq!(places.len(), 12, "more than the top 10: {board}");
     assert_eq!(board["participants"], 12);
@@ -204,7 +240,11 @@ async fn the_trainer_sees_the_whole_board_with_hidden_trainees_anonymous() {
     let response = app.get(&path, Some(token(&class.trainees[0]))).await;
     problem(response, StatusCode::FORBIDDEN).await;
     let other = app.signed_up("trainer").await;
-    problem(app.get(&path, Some(token(&other))).await, StatusCode::FORBIDDEN).await;
+    problem(
+        app.get(&path, Some(token(&other))).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     let trainee = token(&class.trainees[0]).to_owned();
     let slice = leaderboard_until(&app, &trainee, &class.id, |b| b["top"].is_array()).await;
     assert_eq!(slice["top"].as_array().map(Vec::len), Some(10));
@@ -214,7 +254,12 @@ async fn the_trainer_sees_the_whole_board_with_hidden_trainees_anonymous() {
 async fn join_names_the_websocket_url_for_browser_wearables_when_configured() {
     let plain = TestApp::spawn().await;
     let class = waiting_class(&plain, 1).await;
-    assert_eq!(class.joins[0]["nats_ws_url"], Value::Null, "{}", class.joins[0]);
+    assert_eq!(
+        class.joins[0]["nats_ws_url"],
+        Value::Null,
+        "{}",
+        class.joins[0]
+    );
 
     let app = TestApp::spawn_with(Options {
         args: &["--public-nats-ws-url", "wss://bus.example.com:443"],

@@ -181,8 +181,12 @@ test("the trainer starts; the ranking follows the wearable sliders", async () =>
 test("the live screens recover when the service restarts mid-class", async () => {
   const { alice, bob } = people;
   const energyBefore = Number(await bob.page.getByTestId("my-energy").textContent());
+  // Both pages notice the stream drop while the service is down...
+  const drops = [alice, bob].map((who) => who.page.getByText("Connection lost — reconnecting…").waitFor({ timeout: 60_000 }));
   await service.restart();
-  for (const who of [alice, bob]) await who.page.getByRole("status").getByText("Live", { exact: true }).waitFor({ timeout: 60_000 });
+  await Promise.all(drops);
+  // ...and reconnect by themselves with fresh tickets.
+  for (const who of [alice, bob]) await who.page.getByRole("status").getByText("Connected", { exact: true }).waitFor({ timeout: 60_000 });
   await waitUntil("Bob's energy grows again", async () => Number(await bob.page.getByTestId("my-energy").textContent()) > energyBefore + 50, 60_000);
   assert.equal(await rankOf(bob.page), "#1");
 });

@@ -301,8 +301,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Your booking for a workout: booked, or waitlisted with your position (trainees). 404 when
-         * @description you never booked it.
+         * Your booking for a workout (trainees).
+         * @description Booked, or waitlisted with your position; cancelled once given up. 404 when you never booked it.
          */
         get: operations["get_my_booking"];
         put?: never;

@@ -266,13 +266,13 @@ function Roster(props: { id: string; version: string }) {
       {waitlist.length > 0 && (
         <>
           <h3>Waitlist</h3>
-          <ol data-testid="roster-waitlist">
+          <ul class="plain" data-testid="roster-waitlist">
             {waitlist.map((r) => (
               <li key={r.trainee_id}>
                 #{r.waitlist_position} {r.full_name}
               </li>
             ))}
-          </ol>
+          </ul>
         </>
       )}
       {roster.data?.next_cursor && <p class="muted">Showing the first 100.</p>}

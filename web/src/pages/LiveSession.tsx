@@ -13,7 +13,7 @@ type Phase = "waiting" | "live" | "ended" | "cancelled";
 
 const STREAM_TEXT: Record<StreamStatus, string> = {
   connecting: "Connecting…",
-  open: "Live",
+  open: "Connected",
   reconnecting: "Connection lost — reconnecting…",
   closed: "Closed",
 };
