@@ -217,6 +217,35 @@ test("the trainer ends the class; trainees see their results and give feedback",
   await alice.page.getByTestId("total-classes").getByText("1").waitFor();
 });
 
+test("a trainee in the waiting room hears the trainer reschedule, then cancel", async () => {
+  const { trainer, alice } = people;
+  const at = (minutes) => new Date(Date.now() + minutes * 60_000).toISOString().slice(0, 16);
+  await trainer.page.getByRole("link", { name: "Console" }).click();
+  await trainer.page.getByLabel("Title").fill("Evening Yoga");
+  await trainer.page.getByLabel("Type").selectOption("yoga");
+  await trainer.page.getByLabel("Starts").fill(at(60));
+  await trainer.page.getByRole("button", { name: "Schedule" }).click();
+  await trainer.page.getByRole("heading", { name: "Evening Yoga" }).waitFor();
+
+  await alice.page.getByRole("link", { name: "Classes" }).click();
+  await alice.page.getByLabel("Type").selectOption("yoga");
+  await alice.page.getByRole("link", { name: "Evening Yoga" }).click();
+  await alice.page.getByRole("button", { name: "Book a place" }).click();
+  await alice.page.getByRole("button", { name: "Enter the waiting room" }).click();
+  await alice.page.getByTestId("waiting-count").getByText("1", { exact: true }).waitFor();
+
+  await trainer.page.getByLabel("New start").fill(at(90));
+  await trainer.page.getByRole("button", { name: "Reschedule" }).click();
+  await alice.page.getByText("The trainer moved the class to").waitFor();
+
+  trainer.page.once("dialog", (dialog) => void dialog.accept());
+  await trainer.page.getByLabel("Reason (told to trainees)").fill("Studio closed");
+  await trainer.page.getByRole("button", { name: "Cancel the class" }).click();
+  await trainer.page.getByText("cancelled", { exact: true }).waitFor();
+  await alice.page.getByText("The trainer cancelled the class: Studio closed").waitFor();
+  await shot(alice.page, "11-waiting-room-cancelled");
+});
+
 test("a trainee cannot reach the console's actions", async () => {
   const { alice } = people;
   await alice.page.goto(`/console/${workoutId}`);

@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Schemas, Workout } from "../api/client";
 import { followLive, type Frame, type StreamStatus } from "../live";
+import { Link } from "../router";
 import { session } from "../session";
 import { ErrorNote, Title, duration, useCountdown, when } from "../ui";
 import type { Wearable, WearableStatus } from "../wearable";
@@ -107,7 +108,7 @@ export function LiveSession(props: { workout: Workout; joined: Joined; onEnded: 
         {workout.title}: {phase === "waiting" ? "waiting room" : phase === "live" ? "live" : phase}
       </Title>
       <p class={`stream stream-${stream}`} role="status" aria-live="polite">
-        {STREAM_TEXT[stream]}
+        {stream === "closed" ? "" : STREAM_TEXT[stream]}
       </p>
       {notice && (
         <p class="notice" role="alert">
@@ -147,6 +148,11 @@ export function LiveSession(props: { workout: Workout; joined: Joined; onEnded: 
               : `${sent} samples sent, one a second, as ${session.user()?.full_name ?? "you"}.`}
           </p>
         </section>
+      )}
+      {phase === "cancelled" && (
+        <p>
+          <Link href="/classes">Find another class</Link>
+        </p>
       )}
       {(phase === "waiting" || phase === "live") && (
         <button type="button" class="secondary" onClick={props.onLeave}>
