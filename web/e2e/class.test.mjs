@@ -246,6 +246,20 @@ test("a trainee in the waiting room hears the trainer reschedule, then cancel", 
   await shot(alice.page, "11-waiting-room-cancelled");
 });
 
+test("a refused access token is refreshed silently and the page carries on", async () => {
+  const { alice } = people;
+  const before = await alice.page.evaluate(() => {
+    const stored = JSON.parse(sessionStorage.getItem("cultfit.session"));
+    sessionStorage.setItem("cultfit.session", JSON.stringify({ ...stored, access: "expired-or-forged" }));
+    return stored.refresh;
+  });
+  await alice.page.goto("/history");
+  await alice.page.getByTestId("total-classes").getByText("1").waitFor();
+  const after = await alice.page.evaluate(() => JSON.parse(sessionStorage.getItem("cultfit.session")));
+  assert.notEqual(after.refresh, before, "the refresh token rotated");
+  assert.notEqual(after.access, "expired-or-forged");
+});
+
 test("a trainee cannot reach the console's actions", async () => {
   const { alice } = people;
   await alice.page.goto(`/console/${workoutId}`);
