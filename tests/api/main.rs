@@ -16,4 +16,5 @@ mod placement;
 mod private_pg;
 mod supervision;
 mod tokens;
+mod web_app;
 mod workouts;
