@@ -247,28 +247,22 @@ impl<E: Entity> StreamHandler<async_nats::Message> for EntityActor<E> {
         ctx.wait(outcome.map(move |result, act: &mut Self, ctx| {
             let kind = E::KIND.as_str();
             metrics::histogram!(crate::metrics::COMMAND_SECONDS, "kind" => kind).record(started.elapsed().as_secs_f64());
-            let outcome = match &result {
-                Ok(_) => "ok",
-                Err(CommandError::Rejected(_)) => "rejected",
-                Err(CommandError::Fatal(err)) if crate::db::is_unreachable(err) => "unavailable",
-                Err(CommandError::Fatal(_)) => "failed",
-            };
-            metrics::counter!(crate::metrics::COMMANDS, "kind" => kind, "outcome" => outcome).increment(1);
-            let reply = match result {
-                Ok(value) => Reply::Ok(value),
-                Err(CommandError::Rejected(err)) => Reply::Error(err),
+            let (outcome, reply) = match result {
+                Ok(value) => ("ok", Reply::Ok(value)),
+                Err(CommandError::Rejected(err)) => ("rejected", Reply::Error(err)),
                 Err(CommandError::Fatal(err)) => {
                     tracing::error!(actor.kind = E::KIND.as_str(), actor.id = %act.id, request_id, error = ?err, "command failed");
                     ctx.stop(); // the supervisor restarts us and we reload from PostgreSQL
                     if crate::db::is_unreachable(&err) {
                         // Nothing was applied (memory never runs ahead of PostgreSQL): the
                         // caller may simply retry once the database is back.
-                        Reply::Error(WireError::new(ErrorCode::Unavailable, "the database is unavailable"))
+                        ("unavailable", Reply::Error(WireError::new(ErrorCode::Unavailable, "the database is unavailable")))
                     } else {
-                        Reply::Error(WireError::new(ErrorCode::Internal, "internal error"))
+                        ("failed", Reply::Error(WireError::new(ErrorCode::Internal, "internal error")))
                     }
                 }
             };
+            metrics::counter!(crate::metrics::COMMANDS, "kind" => kind, "outcome" => outcome).increment(1);
             tracing::debug!(actor.kind = E::KIND.as_str(), actor.id = %act.id, request_id,
                 command.duration_us = started.elapsed().as_micros() as u64, "command handled");
             let nats = act.env.nats.clone();

@@ -22,6 +22,19 @@ pub struct Admitted {
     pub booked: bool,
 }
 
+impl Admitted {
+    /// 409 `invalid_state` unless the workout is live now; `what` names what needs it.
+    pub fn require_live(self, what: &str) -> Result<Self, ApiError> {
+        if self.initial.state == bus_contracts::v1::WorkoutState::Live {
+            return Ok(self);
+        }
+        Err(ApiError::client(
+            bus_contracts::ErrorCode::InvalidState,
+            format!("{what} only while the workout is live"),
+        ))
+    }
+}
+
 /// Admits `user` to `workout_id`'s live stream: its trainer, or a trainee with a booked place.
 /// 404 for an unknown workout, 403 for anyone else.
 pub async fn admit(pool: &PgPool, workout_id: Uuid, user: AuthUser) -> Result<Admitted, ApiError> {

@@ -10,8 +10,6 @@ use crate::live::view::{Place, places};
 use actix_web::web::{Data, Json, Path, Query};
 use apistos::web::{Scope, get, resource};
 use apistos::{api_component, api_operation};
-use bus_contracts::ErrorCode;
-use bus_contracts::v1::WorkoutState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -79,13 +77,9 @@ pub async fn get_board(
             format!("must be 1 to {MAX_PLACES}"),
         ));
     }
-    let admitted = access::admit(&pool, *id, trainer.0).await?;
-    if admitted.initial.state != WorkoutState::Live {
-        return Err(ApiError::client(
-            ErrorCode::InvalidState,
-            "the board is live only while the workout is; see /results afterwards",
-        ));
-    }
+    access::admit(&pool, *id, trainer.0)
+        .await?
+        .require_live("the board is shown (see /results afterwards)")?;
     let standings = newest_standings(&hub, *id).await?;
     Ok(Json(BoardView {
         epoch: standings.epoch,

@@ -257,13 +257,9 @@ pub async fn get_leaderboard(
     pool: Data<PgPool>,
     hub: Data<LiveHub>,
 ) -> Result<Json<FrameView>, ApiError> {
-    let admitted = admit(&pool, *id, viewer).await?;
-    if admitted.initial.state != WorkoutState::Live {
-        return Err(ApiError::client(
-            ErrorCode::InvalidState,
-            "the leaderboard is live only while the workout is; see /results afterwards",
-        ));
-    }
+    admit(&pool, *id, viewer)
+        .await?
+        .require_live("the leaderboard is shown (see /results afterwards)")?;
     let frame = newest_standings(&hub, *id).await?;
     Ok(Json(slice(&frame, viewer.user.id)))
 }
@@ -363,13 +359,9 @@ pub async fn post_energy(
             format!("must hold 1 to {MAX_BATCH} samples"),
         ));
     }
-    let admitted = access::admit(&pool, *id, trainee.0).await?;
-    if admitted.initial.state != WorkoutState::Live {
-        return Err(ApiError::client(
-            ErrorCode::InvalidState,
-            "energy is taken only while the workout is live",
-        ));
-    }
+    access::admit(&pool, *id, trainee.0)
+        .await?
+        .require_live("energy is taken")?;
     let subject = subjects::workout_energy(*id, trainee.0.id);
     let js = async_nats::jetstream::new(nats.get_ref().clone());
     let mut rejections = Vec::new();

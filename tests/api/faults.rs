@@ -53,33 +53,74 @@ fn assert_complete(ok: bool, report: &Value, stderr: &str) {
     assert_eq!(report["delivery"]["unacknowledged"], 0, "{report}");
 }
 
+/// One script (same seed, trainees and duration) run twice on one deployment: first without a
+/// fault, then with one injected while it runs.
+struct Comparison {
+    api: String,
+    name: &'static str,
+    trainees: u32,
+    seconds: u32,
+    fault_free: Value,
+}
+
+impl Comparison {
+    /// Runs the script without a fault (as `<name>-a`) and checks that run complete.
+    async fn reference(
+        api: &str,
+        nats: &NatsBus,
+        name: &'static str,
+        trainees: u32,
+        seconds: u32,
+    ) -> Self {
+        let script = script(&format!("{name}-a"), trainees, seconds);
+        let (ok, fault_free, stderr) = Simulation::start(api, nats, &args(&script)).finish().await;
+        assert_complete(ok, &fault_free, &stderr);
+        Self {
+            api: api.to_owned(),
+            name,
+            trainees,
+            seconds,
+            fault_free,
+        }
+    }
+
+    /// Starts the second run (as `<name>-b`); the fault goes in while it runs.
+    fn again(&self, nats: &NatsBus) -> Simulation {
+        let script = script(&format!("{}-b", self.name), self.trainees, self.seconds);
+        Simulation::start(&self.api, nats, &args(&script))
+    }
+
+    /// Waits for the second run, checks it complete and its results identical to the fault-free
+    /// run's; returns its report.
+    async fn identical(&self, run: Simulation) -> Value {
+        let (ok, faulty, stderr) = run.finish().await;
+        assert_complete(ok, &faulty, &stderr);
+        assert_eq!(
+            faulty["results_digest"], self.fault_free["results_digest"],
+            "results identical to the fault-free run: {faulty}"
+        );
+        faulty
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_one_of_three_nats_servers_dies_mid_session_nothing_is_lost_and_results_match() {
     const TRAINEES: u32 = 1_000;
     let mut cluster = Cluster::start(NatsShape::ThreeServers, &[Role::Api, Role::Worker]).await;
     let api = cluster.api(0).address.clone();
 
-    // The fault-free run of the script.
-    let reference = Simulation::start(&api, &cluster.nats, &args(&script("r2-a", TRAINEES, 20)));
-    let (ok, fault_free, stderr) = reference.finish().await;
-    assert_complete(ok, &fault_free, &stderr);
+    let comparison = Comparison::reference(&api, &cluster.nats, "r2", TRAINEES, 20).await;
 
     // The same script; a few seconds into sending, kill -9 the server that leads the ENERGY
     // stream (the worst case: the stream must elect a new leader), and start it again 3 s later.
-    let run = Simulation::start(&api, &cluster.nats, &args(&script("r2-b", TRAINEES, 20)));
+    let run = comparison.again(&cluster.nats);
     run.wait_for("started:", Duration::from_secs(300)).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     let leader = cluster.nats.stream_leader("ENERGY").await;
     cluster.nats.kill_server(leader);
     tokio::time::sleep(Duration::from_secs(3)).await;
     cluster.nats.restart_server(leader);
-    let (ok, faulty, stderr) = run.finish().await;
-    assert_complete(ok, &faulty, &stderr);
-
-    assert_eq!(
-        faulty["results_digest"], fault_free["results_digest"],
-        "results identical to the fault-free run: {faulty}"
-    );
+    let faulty = comparison.identical(run).await;
     // Frames kept coming (one per tick) but for the election.
     assert!(
         faulty["ticks"].as_u64().unwrap_or(0) >= 20,
@@ -95,7 +136,7 @@ async fn when_one_of_three_nats_servers_dies_mid_session_nothing_is_lost_and_res
         faulty["sent"],
         faulty["delivery"]["resent"],
         faulty["longest_frame_gap_ms"],
-        fault_free["longest_frame_gap_ms"]
+        comparison.fault_free["longest_frame_gap_ms"]
     );
 }
 
@@ -106,24 +147,17 @@ async fn when_the_only_nats_server_restarts_mid_session_everyone_reconnects_and_
     let mut app = TestApp::spawn().await;
     let api = app.address.clone();
 
-    let reference = Simulation::start(&api, &app.nats, &args(&script("r3-a", TRAINEES, 20)));
-    let (ok, fault_free, stderr) = reference.finish().await;
-    assert_complete(ok, &fault_free, &stderr);
+    let comparison = Comparison::reference(&api, &app.nats, "r3", TRAINEES, 20).await;
 
     // The embedded setup's one nats-server is stopped (SIGTERM) a few seconds into sending and
     // started again 3 s later, as an operator restarting it would.
-    let run = Simulation::start(&api, &app.nats, &args(&script("r3-b", TRAINEES, 20)));
+    let run = comparison.again(&app.nats);
     run.wait_for("started:", Duration::from_secs(300)).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     app.nats.terminate_server(0);
     tokio::time::sleep(DOWN).await;
     app.nats.start_again(0);
-    let (ok, faulty, stderr) = run.finish().await;
-    assert_complete(ok, &faulty, &stderr);
-    assert_eq!(
-        faulty["results_digest"], fault_free["results_digest"],
-        "results identical to the fault-free run: {faulty}"
-    );
+    let faulty = comparison.identical(run).await;
     let gap = faulty["longest_frame_gap_ms"].as_u64().unwrap_or(u64::MAX);
     eprintln!(
         "R3: {} samples, resent {}, longest frame gap {gap} ms, frames back {} ms after the server",
@@ -154,11 +188,8 @@ async fn when_postgres_stops_for_10_s_mid_session_the_ranking_goes_on_and_result
     let app = app_on_private_postgres(&pg, &[]).await;
     let api = app.address.clone();
 
-    let reference = Simulation::start(&api, &app.nats, &args(&script("r4-a", TRAINEES, 30)));
-    let (ok, fault_free, stderr) = reference.finish().await;
-    assert_complete(ok, &fault_free, &stderr);
-
-    let run = Simulation::start(&api, &app.nats, &args(&script("r4-b", TRAINEES, 30)));
+    let comparison = Comparison::reference(&api, &app.nats, "r4", TRAINEES, 30).await;
+    let run = comparison.again(&app.nats);
     run.wait_for("started:", Duration::from_secs(300)).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     pg.stop();
@@ -171,12 +202,7 @@ async fn when_postgres_stops_for_10_s_mid_session_the_ranking_goes_on_and_result
         StatusCode::SERVICE_UNAVAILABLE,
         "not ready without its database"
     );
-    let (ok, faulty, stderr) = run.finish().await;
-    assert_complete(ok, &faulty, &stderr);
-    assert_eq!(
-        faulty["results_digest"], fault_free["results_digest"],
-        "results identical to the fault-free run: {faulty}"
-    );
+    let faulty = comparison.identical(run).await;
     // The live path needs no database: frames never stopped for as long as it was gone.
     let gap = faulty["longest_frame_gap_ms"].as_u64().unwrap_or(u64::MAX);
     assert!(
@@ -185,7 +211,7 @@ async fn when_postgres_stops_for_10_s_mid_session_the_ranking_goes_on_and_result
     );
     eprintln!(
         "R4: {} samples, longest frame gap {gap} ms (fault-free {} ms)",
-        faulty["sent"], fault_free["longest_frame_gap_ms"]
+        faulty["sent"], comparison.fault_free["longest_frame_gap_ms"]
     );
 }
 
@@ -380,12 +406,10 @@ async fn when_the_worker_owning_a_5000_wearable_session_dies_nothing_is_lost_and
     .await;
     let api = cluster.api(0).address.clone();
 
-    let reference = Simulation::start(&api, &cluster.nats, &args(&script("r1-a", TRAINEES, 20)));
-    let (ok, fault_free, stderr) = reference.finish().await;
-    assert_complete(ok, &fault_free, &stderr);
+    let comparison = Comparison::reference(&api, &cluster.nats, "r1", TRAINEES, 20).await;
 
     // PERFORMANCE scenario 8: a few seconds into sending, kill -9 the session's owner.
-    let run = Simulation::start(&api, &cluster.nats, &args(&script("r1-b", TRAINEES, 20)));
+    let run = comparison.again(&cluster.nats);
     let workout = run.started_workout(Duration::from_secs(600)).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     let owner = cluster
@@ -394,12 +418,7 @@ async fn when_the_worker_owning_a_5000_wearable_session_dies_nothing_is_lost_and
         .expect("the live session has an owner");
     let dead = cluster.index_of(&owner).expect("the owner is a node");
     cluster.kill9(dead);
-    let (ok, faulty, stderr) = run.finish().await;
-    assert_complete(ok, &faulty, &stderr);
-    assert_eq!(
-        faulty["results_digest"], fault_free["results_digest"],
-        "results identical to the fault-free run: {faulty}"
-    );
+    let faulty = comparison.identical(run).await;
     let survivor = cluster.owner_of(&workout).await;
     assert!(
         survivor.is_some() && survivor != Some(owner),
@@ -410,6 +429,6 @@ async fn when_the_worker_owning_a_5000_wearable_session_dies_nothing_is_lost_and
         faulty["sent"],
         faulty["longest_frame_gap_ms"],
         crate::cluster::LEASE_TTL.as_secs(),
-        fault_free["longest_frame_gap_ms"]
+        comparison.fault_free["longest_frame_gap_ms"]
     );
 }

@@ -48,9 +48,12 @@ impl Shared {
             .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::SeqCst);
     }
 
+    fn valid_until(&self) -> Instant {
+        self.since + Duration::from_millis(self.valid_until_ms.load(Ordering::SeqCst))
+    }
+
     fn holds(&self) -> bool {
-        let now = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
-        !self.fenced.load(Ordering::SeqCst) && now < self.valid_until_ms.load(Ordering::SeqCst)
+        !self.fenced.load(Ordering::SeqCst) && Instant::now() < self.valid_until()
     }
 }
 
@@ -183,7 +186,6 @@ async fn renew(
     shared: Arc<Shared>,
     mut released: oneshot::Receiver<()>,
 ) {
-    let mut valid_until = sent + hold_for(ttl);
     let mut next = sent + renew_period(ttl);
     loop {
         tokio::select! {
@@ -201,11 +203,10 @@ async fn renew(
                 let sent = Instant::now();
                 let update = store.update(&key, node_id.clone().into(), revision);
                 // An answer after `valid_until` is worthless: the holder has stopped by then.
-                let reason = match tokio::time::timeout_at(valid_until, update).await {
+                let reason = match tokio::time::timeout_at(shared.valid_until(), update).await {
                     Ok(Ok(next_revision)) => {
                         shared.revision.store(next_revision, Ordering::SeqCst);
-                        valid_until = sent + hold_for(ttl);
-                        shared.hold_until(valid_until);
+                        shared.hold_until(sent + hold_for(ttl));
                         next = sent + renew_period(ttl);
                         metrics::counter!(crate::metrics::LEASE_RENEWALS, "outcome" => "ok").increment(1);
                         continue;
@@ -231,7 +232,7 @@ async fn renew(
                             Ok(Err(err)) => err.to_string(),
                             _ => "no renewal within the lease".to_owned(),
                         };
-                        if Instant::now() + RETRY_AFTER < valid_until {
+                        if Instant::now() + RETRY_AFTER < shared.valid_until() {
                             // The bus may be back in a moment (a server restarting, a reconnect):
                             // keep serving while the entry surely outlives us, and try again.
                             tracing::debug!(lease.key = %key, reason, "lease renewal failed; retrying");
