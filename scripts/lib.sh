@@ -170,3 +170,18 @@ ensure_bus() {
   log "nats-server did not start; see .local/nats/server.log"
   exit 1
 }
+
+# The Python tools the OpenAPI checks use (scripts/py-tools.txt, pinned) in .local/venv; reinstalled
+# when that list changes. Exports CULTFIT_PY (the venv's python).
+ensure_py_tools() {
+  local venv="$LOCAL_DIR/venv" wanted="$CULTFIT_ROOT/scripts/py-tools.txt"
+  CULTFIT_PY="$venv/bin/python"
+  if [ ! -x "$CULTFIT_PY" ] || ! cmp -s "$wanted" "$venv/py-tools.txt"; then
+    log "installing the pinned Python tools (scripts/py-tools.txt) into .local/venv"
+    mkdir -p "$LOCAL_DIR"
+    python3 -m venv "$venv"
+    "$CULTFIT_PY" -m pip install --quiet --disable-pip-version-check -r "$wanted"
+    cp "$wanted" "$venv/py-tools.txt"
+  fi
+  export CULTFIT_PY
+}

@@ -173,8 +173,7 @@ impl FromRequest for LiveViewer {
 }
 
 /// The `?ticket=` of the live routes.
-#[derive(Debug, serde::Deserialize)]
-#[apistos::api_component]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema, apistos::ApiComponent)]
 pub struct TicketQuery {
     /// A live ticket (from `join` or `POST /workouts/{id}/live/tickets`), instead of the header.
     pub ticket: Option<String>,
