@@ -219,7 +219,7 @@ struct Problem<'a> {
     #[schemars(schema_with = "error_code_schema")]
     code: ErrorCode,
     /// With `validation_failed` (422): every invalid field.
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[serde(default, skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
 }
 
