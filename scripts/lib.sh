@@ -8,8 +8,11 @@
 #   `cultfit nats-config` (the locked bus), unless NATS_URL and CULTFIT_NATS_SECRETS name the
 #   operator's own. Servers we did not start are never stopped.
 #
+# - Browser tests: Debian's Chromium (`ensure_chromium`) and Node.js with the web app's npm
+#   packages from web/package-lock.json (`ensure_web_deps`).
+#
 # Exports DATABASE_URL (for the service), CULTFIT_PG_ADMIN_URL (for tests), NATS_URL,
-# CULTFIT_NATS_SECRETS, CULTFIT_NATS_SERVER_BIN.
+# CULTFIT_NATS_SECRETS, CULTFIT_PUBLIC_NATS_WS_URL, CULTFIT_NATS_SERVER_BIN, CULTFIT_CHROMIUM.
 
 set -euo pipefail
 
@@ -122,7 +125,8 @@ our_nats_running() {
 # .local/nats/nats.conf, JetStream data in .local/nats/jetstream, client port 4223 and WebSocket
 # port 4224 when free. A running server of ours is reused while its configuration is unchanged,
 # and restarted when it changed. Servers we did not start are never touched.
-# Exports NATS_URL, CULTFIT_NATS_SECRETS and CULTFIT_NATS_WS_URL.
+# Exports NATS_URL, CULTFIT_NATS_SECRETS and CULTFIT_PUBLIC_NATS_WS_URL (which `cultfit serve`
+# hands browser wearables in `join`).
 ensure_bus() {
   local cultfit="$1"
   if [ -n "${NATS_URL:-}" ] && [ -n "${CULTFIT_NATS_SECRETS:-}" ]; then
@@ -143,7 +147,7 @@ ensure_bus() {
     --websocket-port "$ws_port" --store-dir "$dir/jetstream" >"$dir/nats.conf.new"
   export NATS_URL="nats://127.0.0.1:$port"
   export CULTFIT_NATS_SECRETS="$dir/secrets.env"
-  export CULTFIT_NATS_WS_URL="ws://127.0.0.1:$ws_port"
+  export CULTFIT_PUBLIC_NATS_WS_URL="ws://127.0.0.1:$ws_port"
   if our_nats_running "$dir"; then
     if cmp -s "$dir/nats.conf.new" "$dir/nats.conf"; then
       rm "$dir/nats.conf.new"
@@ -184,4 +188,22 @@ ensure_py_tools() {
     cp "$wanted" "$venv/py-tools.txt"
   fi
   export CULTFIT_PY
+}
+
+# Debian's Chromium for the browser tests (playwright-core drives it; no browser download).
+ensure_chromium() {
+  have chromium || apt_install chromium
+  CULTFIT_CHROMIUM=$(command -v chromium)
+  export CULTFIT_CHROMIUM
+}
+
+# Node.js and the web app's npm packages, exactly as web/package-lock.json pins them (`npm ci`,
+# again whenever the lockfile changed since the last install).
+ensure_web_deps() {
+  have node && have npm || apt_install nodejs npm
+  local web="$CULTFIT_ROOT/web"
+  if [ ! -f "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+    log "installing the web app's npm packages (npm ci)"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 }

@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// The NATS URL(s) wearables are told to connect to in `join`; by default `NATS_URL`.
     #[arg(long, env = "CULTFIT_PUBLIC_NATS_URL")]
     pub public_nats_url: Option<String>,
+    /// The NATS WebSocket URL `join` gives browser wearables (e.g. `wss://bus.example.com`);
+    /// `join` says null without it.
+    #[arg(long, env = "CULTFIT_PUBLIC_NATS_WS_URL")]
+    pub public_nats_ws_url: Option<String>,
     /// HTTP listen address (port 0 picks a free port; the chosen one is logged).
     #[arg(long, env = "CULTFIT_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
@@ -189,6 +193,7 @@ impl ServeArgs {
             nats_urls,
             bus,
             public_nats_url,
+            public_nats_ws_url: self.public_nats_ws_url.filter(|url| !url.is_empty()),
             http_addr: self.http_addr,
             roles: self.roles,
             jwt_secret,

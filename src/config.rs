@@ -14,6 +14,8 @@ pub struct ServeConfig {
     pub bus: crate::bus::connect::BusAccess,
     /// The NATS URL(s) `join` gives wearables.
     pub public_nats_url: String,
+    /// The NATS WebSocket URL `join` gives browser wearables, if the bus has a listener for them.
+    pub public_nats_ws_url: Option<String>,
     /// HTTP listen address.
     pub http_addr: SocketAddr,
     /// Which roles this node plays.
@@ -49,6 +51,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("nats_urls", &self.nats_urls)
             .field("bus", &self.bus)
             .field("public_nats_url", &self.public_nats_url)
+            .field("public_nats_ws_url", &self.public_nats_ws_url)
             .field("http_addr", &self.http_addr)
             .field("roles", &self.roles)
             .field("migrate", &self.migrate)

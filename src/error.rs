@@ -72,6 +72,8 @@ pub enum ApiError {
 }
 
 impl From<anyhow::Error> for ApiError {
+    /// A dependency out of reach (see [`dependency_unavailable`]) is 503 with `Retry-After`:
+    /// nothing is wrong with the request.
     fn from(err: anyhow::Error) -> Self {
         if dependency_unavailable(&err) {
             ApiError::Unavailable(err)
@@ -515,6 +517,10 @@ mod tests {
             (ApiError::from(pool_timeout), "unavailable"),
             (
                 ApiError::from(anyhow::Error::from(sqlx::Error::PoolClosed)),
+                "unavailable",
+            ),
+            (
+                ApiError::client(ErrorCode::Unavailable, "the database is unavailable"),
                 "unavailable",
             ),
             (ApiError::client(ErrorCode::Timeout, "too slow"), "timeout"),

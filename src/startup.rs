@@ -147,6 +147,7 @@ impl Application {
         );
         let wearables = web::Data::new(WearableAccess {
             nats_url: config.public_nats_url.clone(),
+            nats_ws_url: config.public_nats_ws_url.clone(),
             credential_grace: config.auto_end_grace,
         });
         let limits = web::Data::new(Limits::new(&config.limits));
@@ -208,6 +209,8 @@ impl Application {
             let app = app.build_with("/openapi.json", build);
             if roles.api {
                 app.configure(routes::docs::configure)
+                    .configure(routes::app::configure)
+                    .default_service(actix_web::dev::fn_service(routes::app::fallback))
             } else {
                 app
             }

@@ -7,6 +7,24 @@ use anyhow::{Context, bail};
 use bus_contracts::v1::{DomainEvent, RegistrationStatus, WorkoutState};
 use sqlx::PgConnection;
 
+/// Whether `err` comes from PostgreSQL being out of reach (refused or dropped connections, an
+/// exhausted pool) rather than from a query: the caller should hear "unavailable, retry" and
+/// nothing is wrong with the data.
+pub fn is_unreachable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    })
+}
+
 /// A `workout_state` label.
 pub fn workout_state(label: &str) -> anyhow::Result<WorkoutState> {
     Ok(match label {

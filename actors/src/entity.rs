@@ -11,7 +11,7 @@
 //!   registry, which drops the last address, so the supervisor lets it go.
 
 use crate::env::Env;
-use crate::placement::lease::Lease;
+use crate::placement::lease::{Fence, Lease};
 use actix::prelude::*;
 use bus_contracts::v1::{ActorKind, Reply, WireError};
 use bus_contracts::{ErrorCode, subjects};
@@ -56,9 +56,10 @@ pub trait Entity: Sized + Unpin + 'static {
     /// Handle one command. `epoch` is the lease epoch of this activation.
     fn handle(&mut self, command: Self::Command, env: &Arc<Env>, epoch: u64) -> Outcome<Self>;
 
-    /// Called once loaded and subscribed, with this activation's lease epoch: the place to start
-    /// what runs beside the command handling (a live workout's session).
-    fn activated(&mut self, _env: &Arc<Env>, _epoch: u64) {}
+    /// Called once loaded and subscribed, with this activation's lease epoch and fence: the
+    /// place to start what runs beside the command handling (a live workout's session), which
+    /// must check the fence before acting for the owner.
+    fn activated(&mut self, _env: &Arc<Env>, _epoch: u64, _fence: Fence) {}
 
     /// Whether the actor may be passivated now.
     fn can_passivate(&self) -> bool {
@@ -168,7 +169,9 @@ impl<E: Entity> Actor for EntityActor<E> {
         };
         ctx.wait(actix::fut::wrap_future(load).map(|loaded, act: &mut Self, ctx| match loaded {
             Ok((Some(mut state), commands)) => {
-                state.activated(&act.env, act.epoch);
+                if let Some(fence) = act.lease.as_ref().map(Lease::fence) {
+                    state.activated(&act.env, act.epoch, fence);
+                }
                 act.state = Some(state);
                 ctx.add_stream(commands);
                 act.report_ready(Ok(()));
@@ -247,6 +250,7 @@ impl<E: Entity> StreamHandler<async_nats::Message> for EntityActor<E> {
             let outcome = match &result {
                 Ok(_) => "ok",
                 Err(CommandError::Rejected(_)) => "rejected",
+                Err(CommandError::Fatal(err)) if crate::db::is_unreachable(err) => "unavailable",
                 Err(CommandError::Fatal(_)) => "failed",
             };
             metrics::counter!(crate::metrics::COMMANDS, "kind" => kind, "outcome" => outcome).increment(1);
@@ -256,7 +260,13 @@ impl<E: Entity> StreamHandler<async_nats::Message> for EntityActor<E> {
                 Err(CommandError::Fatal(err)) => {
                     tracing::error!(actor.kind = E::KIND.as_str(), actor.id = %act.id, request_id, error = ?err, "command failed");
                     ctx.stop(); // the supervisor restarts us and we reload from PostgreSQL
-                    Reply::Error(WireError::new(ErrorCode::Internal, "internal error"))
+                    if crate::db::is_unreachable(&err) {
+                        // Nothing was applied (memory never runs ahead of PostgreSQL): the
+                        // caller may simply retry once the database is back.
+                        Reply::Error(WireError::new(ErrorCode::Unavailable, "the database is unavailable"))
+                    } else {
+                        Reply::Error(WireError::new(ErrorCode::Internal, "internal error"))
+                    }
                 }
             };
             tracing::debug!(actor.kind = E::KIND.as_str(), actor.id = %act.id, request_id,

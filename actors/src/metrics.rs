@@ -6,12 +6,19 @@
 pub const ACTORS_ACTIVE: &str = "cultfit_actors_active";
 /// Counter: activation attempts on this node, by `kind` and `outcome`.
 pub const ACTIVATIONS: &str = "cultfit_activations_total";
-/// Counter: commands handled, by `kind` and `outcome` (`ok`, `rejected`, `failed`).
+/// Counter: commands handled, by `kind` and `outcome` (`ok`, `rejected`, `failed`;
+/// `unavailable`: PostgreSQL was out of reach, the caller may retry).
 pub const COMMANDS: &str = "cultfit_commands_total";
 /// Histogram: command handling time in seconds, by `kind`.
 pub const COMMAND_SECONDS: &str = "cultfit_command_duration_seconds";
-/// Counter: lease renewals, by `outcome` (`ok`, `lost`).
+/// Counter: lease renewals, by `outcome` (`ok`; `retry`: failed for a transient reason and
+/// retried; `lost`: the lease was fenced).
 pub const LEASE_RENEWALS: &str = "cultfit_lease_renewals_total";
+/// Counter: frames a stale owner held back because its lease no longer held.
+pub const FRAMES_FENCED: &str = "cultfit_frames_fenced_total";
+/// Counter: live sessions resumed on activation (a failover, a drain, an actor restart), each one
+/// a replay of the session's samples.
+pub const LIVE_SESSIONS_RESUMED: &str = "cultfit_live_sessions_resumed_total";
 /// Counter: domain events published from the outbox.
 pub const OUTBOX_PUBLISHED: &str = "cultfit_outbox_published_total";
 /// Gauge: live sessions (workouts ranking and publishing frames) on this node.

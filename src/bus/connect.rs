@@ -26,14 +26,44 @@ pub fn parse_urls(urls: &str) -> anyhow::Result<Vec<ServerAddr>> {
         .context("NATS_URL is not a valid list of NATS server addresses")
 }
 
+/// Counter: this node's NATS connection events, by `event` (`connected` after a reconnect,
+/// `disconnected`, `slow_consumer`, ...).
+pub const NATS_EVENTS: &str = "cultfit_nats_connection_events_total";
+
+/// The longest a service waits between reconnect attempts. The client's default backs off to 4 s,
+/// which after a 3 s server restart leaves frames stopped for up to 4 s more; a handful of service
+/// connections retrying twice a second costs the server nothing.
+const SERVICE_RECONNECT_CAP: Duration = Duration::from_millis(500);
+
+/// Delay before reconnect attempt `attempts` (1-based): at once, then doubling from 50 ms to `cap`.
+pub fn reconnect_delay(attempts: usize, cap: Duration) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let doublings = u32::try_from(attempts - 2).unwrap_or(u32::MAX).min(16);
+    (Duration::from_millis(50) * 2u32.pow(doublings)).min(cap)
+}
+
 /// Options shared by every service connection: a name, a short ping interval (a dead link must be
-/// noticed in seconds: leases depend on it), connection events in the log.
+/// noticed in seconds: leases depend on it), fast reconnects, connection events in the log.
 fn options(access: &BusAccess, name: &str) -> async_nats::ConnectOptions {
     let options = async_nats::ConnectOptions::new()
         .name(name)
         .ping_interval(Duration::from_secs(5))
+        .reconnect_delay_callback(|attempts| reconnect_delay(attempts, SERVICE_RECONNECT_CAP))
         .event_callback(|event| async move {
-            tracing::info!(nats.event = %event, "nats connection event")
+            tracing::info!(nats.event = %event, "nats connection event");
+            let kind = match event {
+                async_nats::Event::Connected => "connected",
+                async_nats::Event::Disconnected => "disconnected",
+                async_nats::Event::LameDuckMode => "lame_duck",
+                async_nats::Event::Draining => "draining",
+                async_nats::Event::Closed => "closed",
+                async_nats::Event::SlowConsumer(_) => "slow_consumer",
+                async_nats::Event::ServerError(_) => "server_error",
+                async_nats::Event::ClientError(_) => "client_error",
+            };
+            metrics::counter!(NATS_EVENTS, "event" => kind).increment(1);
         });
     match &access.secrets {
         Some(secrets) => options.user_and_password(secrets.user.clone(), secrets.password.clone()),
@@ -103,4 +133,19 @@ fn check_locked(client: &async_nats::Client, access: &BusAccess) -> anyhow::Resu
         bail!("{OPEN_BUS}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnects_start_at_once_then_double_up_to_the_cap() {
+        let cap = Duration::from_millis(500);
+        let delays: Vec<u128> = (1..=8)
+            .map(|n| reconnect_delay(n, cap).as_millis())
+            .collect();
+        assert_eq!(delays, [0, 50, 100, 200, 400, 500, 500, 500]);
+        assert_eq!(reconnect_delay(usize::MAX, cap), cap);
+    }
 }

@@ -30,6 +30,15 @@ const BCRYPT_COST: u32 = 11;
 /// connect storm queued at the responder is admitted late rather than refused.
 const AUTH_TIMEOUT_SECS: u32 = 5;
 
+/// JetStream's `sync_interval`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum JetStreamSync {
+    /// nats-server's default interval.
+    Default,
+    /// Sync after every write.
+    Always,
+}
+
 /// Options of `cultfit nats-config`.
 #[derive(Debug, Args)]
 pub struct NatsConfigArgs {
@@ -45,6 +54,12 @@ pub struct NatsConfigArgs {
     /// JetStream store directory; by default `jetstream/` next to the secrets file.
     #[arg(long)]
     pub store_dir: Option<PathBuf>,
+    /// How often JetStream syncs its files to disk: `default` (nats-server's own, every 2 min:
+    /// acknowledged samples may sit in the OS page cache until then, and an OS crash or power cut
+    /// loses them) or `always` (fsync after each write, at the ingest cost measured in
+    /// docs/BENCHMARKS.md). README, "Durability", says which to choose per deployment.
+    #[arg(long, value_enum, default_value_t = JetStreamSync::Default)]
+    pub jetstream_sync: JetStreamSync,
     /// Also accept wearables over WebSocket (browsers) on this port: `wss://` with
     /// `--tls-cert`, else plain `ws://` (behind a TLS-terminating proxy in production).
     #[arg(long)]
@@ -109,11 +124,15 @@ pub fn render(args: &NatsConfigArgs, secrets: &BusSecrets) -> anyhow::Result<Str
          listen: {}\n\
          max_payload: 1MB\n\
          {}\n\
-         jetstream {{\n  store_dir: {}\n}}\n",
+         jetstream {{\n  store_dir: {}\n{}}}\n",
         quote(&server_name),
         quote(&format!("{}:{}", args.host, args.port)),
         tls_block(args, "").unwrap_or_default(),
         quote(&store_dir.display().to_string()),
+        match args.jetstream_sync {
+            JetStreamSync::Default => "",
+            JetStreamSync::Always => "  sync_interval: always\n",
+        },
     );
     let _ = writeln!(
         c,
@@ -303,6 +322,15 @@ mod tests {
         assert_eq!(a, b);
         let hash = bcrypt_hash(&secrets.user, &secrets.password).unwrap();
         assert!(bcrypt::verify(&secrets.password, &hash).unwrap());
+    }
+
+    #[test]
+    fn jetstream_syncs_every_write_only_when_asked() {
+        let secrets = BusSecrets::generate();
+        let default = render(&args(&[]), &secrets).unwrap();
+        assert!(!default.contains("sync_interval"), "{default}");
+        let always = render(&args(&["--jetstream-sync", "always"]), &secrets).unwrap();
+        assert!(always.contains("  sync_interval: always\n}"), "{always}");
     }
 
     #[test]

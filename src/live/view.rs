@@ -277,24 +277,35 @@ impl Follower {
     }
 }
 
+/// The place at `index` (0 is the top) as `viewer` sees it: hidden trainees are anonymous to
+/// everyone but themselves.
+fn place(standings: &Standings, index: usize, viewer: Uuid) -> Option<Place> {
+    let Standing(user, energy, rating, name) = standings.entries.get(index)?;
+    let rank = u32::try_from(index + 1).unwrap_or(u32::MAX);
+    let (user_id, display_name) = match (name, *user == viewer) {
+        (Some(name), _) => (Some(*user), name.clone()),
+        (None, true) => (Some(*user), ANONYMOUS.to_owned()),
+        (None, false) => (None, ANONYMOUS.to_owned()),
+    };
+    Some(Place {
+        rank,
+        user_id,
+        display_name,
+        energy: *energy,
+        rating: *rating,
+    })
+}
+
+/// The first `limit` places of a tick, best first, as `viewer` sees them (the trainer's board).
+pub fn places(standings: &Standings, viewer: Uuid, limit: usize) -> Vec<Place> {
+    (0..limit.min(standings.entries.len()))
+        .filter_map(|index| place(standings, index, viewer))
+        .collect()
+}
+
 /// `viewer`'s view of a tick.
 pub fn slice(standings: &Standings, viewer: Uuid) -> FrameView {
-    let place = |index: usize| -> Option<Place> {
-        let Standing(user, energy, rating, name) = standings.entries.get(index)?;
-        let rank = u32::try_from(index + 1).unwrap_or(u32::MAX);
-        let (user_id, display_name) = match (name, *user == viewer) {
-            (Some(name), _) => (Some(*user), name.clone()),
-            (None, true) => (Some(*user), ANONYMOUS.to_owned()),
-            (None, false) => (None, ANONYMOUS.to_owned()),
-        };
-        Some(Place {
-            rank,
-            user_id,
-            display_name,
-            energy: *energy,
-            rating: *rating,
-        })
-    };
+    let place = |index: usize| place(standings, index, viewer);
     let top = (0..TOP_N.min(standings.entries.len()))
         .filter_map(place)
         .collect();

@@ -15,7 +15,7 @@ use crate::error::{ApiError, FieldError};
 use crate::limits::{EnergyLimit, TicketLimit};
 use crate::live::access::{self, Admitted, EndedResult};
 use crate::live::hub::{self, Channel, LiveHub};
-use crate::live::state::LiveState;
+use crate::live::state::{LiveState, Standings};
 use crate::live::view::{ClientEvent, Follower, FrameView, Step, slice};
 use actix_web::web::{Bytes, Data, Json, Path, Payload, Query};
 use actix_web::{HttpRequest, HttpResponse, http::header};
@@ -273,21 +273,24 @@ pub async fn get_leaderboard(
             "the leaderboard is live only while the workout is; see /results afterwards",
         ));
     }
-    let channel = channel(&hub, *id).await?;
+    let frame = newest_standings(&hub, *id).await?;
+    Ok(Json(slice(&frame, viewer.user.id)))
+}
+
+/// The newest standings of a live workout on this node, waiting for the owner's next tick when
+/// nobody here follows it yet.
+pub async fn newest_standings(hub: &LiveHub, id: Uuid) -> Result<Arc<Standings>, ApiError> {
+    let channel = channel(hub, id).await?;
     let mut state = channel.subscribe();
     let newest = |rx: &tokio::sync::watch::Receiver<LiveState>| rx.borrow().frame.clone();
-    let frame = match newest(&state) {
-        Some(frame) => frame,
-        None => {
-            // Nobody here followed it yet: wait for the owner's next tick.
-            let wait = state.wait_for(|s| s.frame.is_some());
-            let _ = tokio::time::timeout(FIRST_FRAME_WAIT, wait).await;
-            newest(&state).ok_or_else(|| {
-                ApiError::client(ErrorCode::Unavailable, "no leaderboard yet; retry shortly")
-            })?
-        }
-    };
-    Ok(Json(slice(&frame, viewer.user.id)))
+    if let Some(frame) = newest(&state) {
+        return Ok(frame);
+    }
+    let wait = state.wait_for(|s| s.frame.is_some());
+    let _ = tokio::time::timeout(FIRST_FRAME_WAIT, wait).await;
+    newest(&state).ok_or_else(|| {
+        ApiError::client(ErrorCode::Unavailable, "no leaderboard yet; retry shortly")
+    })
 }
 
 /// A batch of wearable samples.

@@ -6,10 +6,14 @@
 //! - [`workouts`]: create, list, read; reschedule, cancel, start, end.
 //! - [`participation`]: book, cancel a booking, roster, join, leave.
 //! - [`live`]: the live stream (SSE, WebSocket), tickets, leaderboard, energy ingest.
+//! - [`board`]: the whole live board, for the trainer console.
 //! - [`results`], [`feedback`], [`history`]: afterwards.
 //! - [`docs`]: Swagger UI at `/docs`, its assets embedded in the binary.
+//! - [`app`]: the web app at `/` (trainees and the trainer console), embedded likewise.
 
+pub mod app;
 pub mod auth;
+pub mod board;
 pub mod docs;
 pub mod feedback;
 pub mod health;

@@ -33,6 +33,8 @@ use uuid::Uuid;
 pub struct WearableAccess {
     /// The NATS URL(s) for wearables.
     pub nats_url: String,
+    /// The NATS WebSocket URL for browser wearables, if the bus has a listener for them.
+    pub nats_ws_url: Option<String>,
     /// Added to the scheduled end for the device token's expiry.
     pub credential_grace: chrono::TimeDelta,
 }
@@ -46,7 +48,11 @@ pub fn routes(workouts: Scope) -> Scope {
                 .route(post().to(book_workout))
                 .route(get().to(list_registrations)),
         )
-        .service(resource("/{id}/registrations/me").route(delete().to(cancel_booking)))
+        .service(
+            resource("/{id}/registrations/me")
+                .route(get().to(get_my_booking))
+                .route(delete().to(cancel_booking)),
+        )
         .service(resource("/{id}/join").route(post().to(join_workout)))
         .service(resource("/{id}/leave").route(post().to(leave_workout)))
 }
@@ -93,6 +99,9 @@ pub struct JoinView {
     pub device_token: String,
     /// NATS server(s) for the wearable, comma separated.
     pub nats_url: String,
+    /// The same bus over WebSocket, for wearables in a browser (null when the service was not
+    /// told one: `CULTFIT_PUBLIC_NATS_WS_URL`).
+    pub nats_ws_url: Option<String>,
     /// The wearable's NATS inbox prefix (set it as the client's inbox prefix): publishing a
     /// sample with a reply subject below it gets JetStream's acknowledgement once the sample is
     /// stored, so a wearable can resend what was not acknowledged (duplicates are harmless).
@@ -135,6 +144,33 @@ pub async fn book_workout(
     Ok(CreatedJson(BookingView {
         status: booking.status.into(),
         waitlist_position: booking.waitlist_position,
+    }))
+}
+
+/// Your booking for a workout (trainees).
+///
+/// Booked, or waitlisted with your position; cancelled once given up. 404 when you never booked it.
+#[api_operation(
+    operation_id = "get_my_booking",
+    tag = "taking part",
+    error_code = 400,
+    error_code = 401,
+    error_code = 403,
+    error_code = 404,
+    error_code = 503
+)]
+pub async fn get_my_booking(
+    trainee: Trainee,
+    id: Path<Uuid>,
+    pool: Data<PgPool>,
+) -> Result<Json<BookingView>, ApiError> {
+    let (status, waitlist_position) =
+        crate::workouts::queries::registration(&pool, *id, trainee.0.id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("booking"))?;
+    Ok(Json(BookingView {
+        status,
+        waitlist_position: waitlist_position.and_then(|p| u32::try_from(p).ok()),
     }))
 }
 
@@ -232,6 +268,7 @@ pub async fn join_workout(
         energy_subject: subjects::workout_energy(*id, trainee.0.id),
         device_token: keys.issue_device(trainee.0.id, *id, ends_at)?,
         nats_url: wearables.nats_url.clone(),
+        nats_ws_url: wearables.nats_ws_url.clone(),
         inbox_prefix: subjects::device_inbox_prefix(trainee.0.id),
     }))
 }

@@ -44,6 +44,7 @@ pub fn routes() -> Scope {
         .service(resource("/{id}/end").route(post().to(end_workout)));
     let workouts = super::participation::routes(workouts);
     let workouts = super::live::routes(workouts);
+    let workouts = super::board::routes(workouts);
     super::results::routes(super::feedback::routes(workouts))
 }
 

@@ -23,6 +23,14 @@ pub type Publisher = async_nats::Client;
 const DEVICE_READ_BUFFER: u16 = 4096;
 const DEVICE_CLIENT_CAPACITY: usize = 64;
 
+/// Wearables back off to 1 s between reconnect attempts, plus up to 0.5 s of jitter: after a server
+/// restart thousands of them come back spread over half a second rather than in one burst at the
+/// auth callout, and none waits the client's default 4 s.
+fn device_reconnect_delay(attempts: usize) -> Duration {
+    let jitter = Duration::from_millis(rand::random_range(0..500));
+    crate::bus::connect::reconnect_delay(attempts, Duration::from_secs(1)) + jitter
+}
+
 /// How the connect storm went.
 #[derive(Debug)]
 pub struct Storm {
@@ -72,6 +80,7 @@ pub async fn connect_devices(
                     .read_buffer_capacity(DEVICE_READ_BUFFER)
                     .client_capacity(DEVICE_CLIENT_CAPACITY)
                     .connection_timeout(Duration::from_secs(10))
+                    .reconnect_delay_callback(device_reconnect_delay)
                     .connect(urls.as_slice())
                     .await
                     .map_err(|err| err.to_string());

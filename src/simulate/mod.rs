@@ -231,7 +231,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     )
     .await?;
     progress(&format!(
-        "started: {n} wearables at {} Hz for {} s ({})",
+        "started: workout {id}, {n} wearables at {} Hz for {} s ({})",
         args.rate_hz,
         args.duration_secs,
         publisher_label(&args)
@@ -253,7 +253,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            Wearable::new(*user, subject, wearable::seed_for(seed, i))
+            Wearable::new(*user, subject, wearable::seed_for(seed, i)).untied(i, joins.len())
         })
         .collect();
     let schedule = send::Schedule::new(

@@ -33,6 +33,15 @@ impl Wearable {
         }
     }
 
+    /// Wearable `i` of `n` starts `(i + 1) / (n + 1)` of a point above zero, so no two of the
+    /// session ever tie (stored energies, whole points, are unchanged). The service breaks exact
+    /// ties by user id, which differs between two runs of one script; without ties the script
+    /// alone decides every rank, and two runs' results can be compared.
+    pub fn untied(mut self, i: usize, n: usize) -> Self {
+        self.energy = (i + 1) as f64 / (n + 1) as f64;
+        self
+    }
+
     /// The next reading, taken at `ts_ms`, `period_s` after the previous one.
     pub fn next(&mut self, ts_ms: i64, period_s: f64) -> Sample {
         // xorshift: cheap, deterministic, good enough for effort that wanders.

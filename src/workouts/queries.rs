@@ -181,3 +181,27 @@ pub async fn roster(
         next_cursor: more.then(|| cursor::encode_offset(offset + limit)),
     })
 }
+
+/// A trainee's registration for a workout: its status and, while waitlisted, the position.
+pub async fn registration(
+    pool: &PgPool,
+    workout_id: Uuid,
+    trainee_id: Uuid,
+) -> anyhow::Result<Option<(Status, Option<i32>)>> {
+    let row = sqlx::query!(
+        r#"SELECT status::text AS "status!", waitlist_position
+           FROM registrations WHERE workout_id = $1 AND trainee_id = $2"#,
+        workout_id,
+        trainee_id
+    )
+    .fetch_optional(pool)
+    .await
+    .context("failed to read a registration")?;
+    row.map(|r| {
+        Ok((
+            Status::from(db::registration_status(&r.status)?),
+            r.waitlist_position,
+        ))
+    })
+    .transpose()
+}

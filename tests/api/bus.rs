@@ -414,6 +414,36 @@ async fn the_bus_closes_a_wearable_connection_when_its_device_token_expires() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_jetstream_syncing_every_write_samples_are_acknowledged_and_ranked() {
+    let nats = NatsBus::start_with(&["--jetstream-sync", "always"]);
+    assert!(nats.config(0).contains("sync_interval: always"));
+    let app = TestApp::spawn_on(
+        nats,
+        crate::helpers::Options {
+            args: &["--tick-ms", "200"],
+            ..Default::default()
+        },
+    )
+    .await;
+    let class = live_class(&app, 1).await;
+    let me = user_id(&class.trainees[0]);
+    let ack = async_nats::jetstream::new(class.wearable(0).await)
+        .publish(
+            subject(&class.id, me),
+            sample(&class, 0, 1, 40.0, 40.0).to_string().into(),
+        )
+        .await
+        .expect("the publish is sent")
+        .await
+        .expect("JetStream acknowledges the sample once synced");
+    assert_eq!(ack.stream, "ENERGY");
+    let expected = vec![(me.to_owned(), 40)];
+    let trainer = token(&class.trainer);
+    let board = leaderboard_until(&app, trainer, &class.id, |b| energies(b) == expected).await;
+    assert_eq!(energies(&board), expected, "{board}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_callout_encrypted_wearables_are_still_admitted_and_strangers_refused() {
     let nats = NatsBus::start_with(&["--encrypt-callout"]);
     let config = nats.config(0);

@@ -272,6 +272,15 @@ impl Cluster {
         panic!("node {i} did not stop within 15 s of SIGTERM");
     }
 
+    /// Send `signal` (e.g. `STOP`, `CONT`) to node `i`.
+    pub fn signal(&self, i: usize, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.nodes[i].child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// SIGKILL node `i` (no drain, no lease release) and reap it.
     pub fn kill9(&mut self, i: usize) {
         let node = &mut self.nodes[i];

@@ -9,8 +9,12 @@
 )]
 
 use crate::cluster::{Cluster, NatsShape, Role};
-use crate::helpers::Simulation;
+use crate::helpers::{NatsBus, Options, Simulation, TestApp, token, user_id};
+use crate::live::{energies, leaderboard_until, live_class, publish, sample, subject};
+use crate::private_pg::PrivatePostgres;
+use reqwest::StatusCode;
 use serde_json::Value;
+use sqlx::Connection as _;
 use std::time::Duration;
 
 /// The script both runs of a comparison follow (same seed, trainees, rate and duration).
@@ -91,6 +95,321 @@ async fn when_one_of_three_nats_servers_dies_mid_session_nothing_is_lost_and_res
         faulty["sent"],
         faulty["delivery"]["resent"],
         faulty["longest_frame_gap_ms"],
+        fault_free["longest_frame_gap_ms"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_only_nats_server_restarts_mid_session_everyone_reconnects_and_nothing_is_lost() {
+    const TRAINEES: u32 = 300;
+    const DOWN: Duration = Duration::from_secs(3);
+    let mut app = TestApp::spawn().await;
+    let api = app.address.clone();
+
+    let reference = Simulation::start(&api, &app.nats, &args(&script("r3-a", TRAINEES, 20)));
+    let (ok, fault_free, stderr) = reference.finish().await;
+    assert_complete(ok, &fault_free, &stderr);
+
+    // The embedded setup's one nats-server is stopped (SIGTERM) a few seconds into sending and
+    // started again 3 s later, as an operator restarting it would.
+    let run = Simulation::start(&api, &app.nats, &args(&script("r3-b", TRAINEES, 20)));
+    run.wait_for("started:", Duration::from_secs(300)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    app.nats.terminate_server(0);
+    tokio::time::sleep(DOWN).await;
+    app.nats.start_again(0);
+    let (ok, faulty, stderr) = run.finish().await;
+    assert_complete(ok, &faulty, &stderr);
+    assert_eq!(
+        faulty["results_digest"], fault_free["results_digest"],
+        "results identical to the fault-free run: {faulty}"
+    );
+    let gap = faulty["longest_frame_gap_ms"].as_u64().unwrap_or(u64::MAX);
+    eprintln!(
+        "R3: {} samples, resent {}, longest frame gap {gap} ms, frames back {} ms after the server",
+        faulty["sent"],
+        faulty["delivery"]["resent"],
+        gap.saturating_sub(DOWN.as_millis() as u64)
+    );
+}
+
+/// The app on a PostgreSQL server of the test's own, which the test may stop.
+async fn app_on_private_postgres(pg: &PrivatePostgres, args: &'static [&'static str]) -> TestApp {
+    TestApp::spawn_on_database(
+        NatsBus::start(),
+        &pg.database_url("cultfit"),
+        Options {
+            args,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_postgres_stops_for_10_s_mid_session_the_ranking_goes_on_and_results_are_complete() {
+    const TRAINEES: u32 = 200;
+    const DOWN: Duration = Duration::from_secs(10);
+    let pg = PrivatePostgres::start();
+    let app = app_on_private_postgres(&pg, &[]).await;
+    let api = app.address.clone();
+
+    let reference = Simulation::start(&api, &app.nats, &args(&script("r4-a", TRAINEES, 30)));
+    let (ok, fault_free, stderr) = reference.finish().await;
+    assert_complete(ok, &fault_free, &stderr);
+
+    let run = Simulation::start(&api, &app.nats, &args(&script("r4-b", TRAINEES, 30)));
+    run.wait_for("started:", Duration::from_secs(300)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    pg.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ready = app.get("/health/ready", None).await.status();
+    tokio::time::sleep(DOWN - Duration::from_secs(2)).await;
+    pg.start_again();
+    assert_eq!(
+        ready,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not ready without its database"
+    );
+    let (ok, faulty, stderr) = run.finish().await;
+    assert_complete(ok, &faulty, &stderr);
+    assert_eq!(
+        faulty["results_digest"], fault_free["results_digest"],
+        "results identical to the fault-free run: {faulty}"
+    );
+    // The live path needs no database: frames never stopped for as long as it was gone.
+    let gap = faulty["longest_frame_gap_ms"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        gap < DOWN.as_millis() as u64,
+        "frames stopped while PostgreSQL was down: {faulty}"
+    );
+    eprintln!(
+        "R4: {} samples, longest frame gap {gap} ms (fault-free {} ms)",
+        faulty["sent"], fault_free["longest_frame_gap_ms"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_postgres_is_down_as_the_trainer_ends_the_end_is_503_and_a_retry_completes_it_once() {
+    let pg = PrivatePostgres::start();
+    let app = app_on_private_postgres(&pg, &["--tick-ms", "200"]).await;
+    let class = live_class(&app, 3).await;
+    let mut expected = Vec::new();
+    for (i, trainee) in class.trainees.iter().enumerate() {
+        let wearable = class.wearable(i).await;
+        let rating = 20.0 * (i + 1) as f64;
+        for s in 0..5 {
+            let v = sample(&class, s, s as u64 + 1, rating, rating * (s + 1) as f64);
+            publish(
+                &wearable,
+                subject(&class.id, user_id(trainee)),
+                v.to_string(),
+            )
+            .await;
+        }
+        wearable.flush().await.expect("flush");
+        expected.push((user_id(trainee).to_owned(), (rating * 5.0) as i64));
+    }
+    expected.reverse();
+    let trainer = token(&class.trainer);
+    let board = leaderboard_until(&app, trainer, &class.id, |b| energies(b) == expected).await;
+    assert_eq!(energies(&board), expected, "{board}");
+
+    pg.stop();
+    let refused = app.end_workout(trainer, &class.id).await;
+    let status = refused.status();
+    assert!(
+        [StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT].contains(&status),
+        "ending without a database: {status}"
+    );
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json",
+        "a problem document"
+    );
+    let problem: Value = refused.json().await.unwrap_or_default();
+    assert!(
+        ["unavailable", "timeout"].contains(&problem["code"].as_str().unwrap_or_default()),
+        "{problem}"
+    );
+
+    pg.start_again();
+    let back = std::time::Instant::now();
+    // As a client would: retry while the service says so.
+    let mut outcome = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..60 {
+        outcome = app.end_workout(trainer, &class.id).await.status();
+        if outcome.is_success() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(
+        outcome,
+        StatusCode::OK,
+        "the end completes once PostgreSQL is back"
+    );
+    eprintln!(
+        "R5: ended {} ms after PostgreSQL was back",
+        back.elapsed().as_millis()
+    );
+
+    let ranking: Value = app
+        .get(
+            &format!("/api/v1/workouts/{}/results", class.id),
+            Some(trainer),
+        )
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let ranked: Vec<(String, i64)> = ranking["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|r| {
+                    let who = r["user_id"].as_str().unwrap_or_default().to_owned();
+                    (who, r["energy"].as_f64().unwrap_or(-1.0).round() as i64)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(ranked, expected, "every result complete: {ranking}");
+    let mut db = sqlx::PgConnection::connect(&pg.database_url("cultfit"))
+        .await
+        .expect("connect to the private database");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM results WHERE workout_id = $1::uuid")
+        .bind(&class.id)
+        .fetch_one(&mut db)
+        .await
+        .expect("count results");
+    assert_eq!(rows, 3, "results written once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_stalled_past_its_lease_publishes_no_stale_frame_when_it_resumes() {
+    const STALL_SECS: u64 = 8;
+    use futures_util::StreamExt as _;
+    let cluster = Cluster::start(
+        NatsShape::OneServer,
+        &[Role::Api, Role::Worker, Role::Worker],
+    )
+    .await;
+    let api = cluster.api(0).clone();
+    let class = live_class(&api, 2).await;
+    let owner = cluster
+        .wait_for_owner(&class.id, Duration::from_secs(5))
+        .await
+        .expect("a live workout has an owner");
+    let stalled = cluster.index_of(&owner).expect("the owner is a node");
+
+    // Every frame published on the bus, in the order the bus delivers them.
+    let bus = cluster.nats.service_client().await;
+    let mut live = bus
+        .subscribe(format!("cultfit.v1.workouts.{}.live", class.id))
+        .await
+        .expect("subscribe to the live subject");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let watcher = tokio::spawn(async move {
+        while let Some(message) = live.next().await {
+            let frame: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
+            if frame["type"] == "frame" {
+                let epoch = frame["epoch"].as_u64().unwrap_or(0);
+                record
+                    .lock()
+                    .unwrap()
+                    .push((std::time::Instant::now(), epoch));
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Stalled well past the lease TTL. On waking, its timers fire at once (a burst of overdue
+    // ticks) before its lease renewal learns the lease is gone: the fence must hold them back.
+    cluster.signal(stalled, "STOP");
+    tokio::time::sleep(Duration::from_secs(STALL_SECS)).await;
+    let resumed = std::time::Instant::now();
+    cluster.signal(stalled, "CONT");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    watcher.abort();
+
+    let frames = seen.lock().unwrap().clone();
+    let epochs: Vec<u64> = frames.iter().map(|(_, epoch)| *epoch).collect();
+    eprintln!("R7: epochs of the frames on the bus: {epochs:?}");
+    let stale = *epochs.first().expect("frames before the stall");
+    let last = *epochs.last().expect("frames after the stall");
+    assert!(
+        last > stale,
+        "a new owner publishes after the stall: {epochs:?}"
+    );
+    assert!(
+        !frames
+            .iter()
+            .any(|(at, epoch)| *at > resumed && *epoch == stale),
+        "the stalled owner published frames of its old epoch after waking: {epochs:?}"
+    );
+    assert!(
+        epochs.windows(2).all(|pair| pair[0] <= pair[1]),
+        "no frame of an older epoch after a newer one: {epochs:?}"
+    );
+    // One owner afterwards (placement may well bring the session back to the resumed worker,
+    // under a newer epoch): exactly one worker runs the live session.
+    let mut running = 0.0;
+    for i in 1..=2 {
+        running += crate::live::counter(&cluster.node(i).api, "cultfit_live_sessions ").await;
+    }
+    assert_eq!(running, 1.0, "one live session across the workers");
+    // The resumed worker learnt it lost the lease and stopped its actor.
+    let fenced = cluster
+        .node(stalled)
+        .logs()
+        .iter()
+        .any(|l| l.contains("lease lost"));
+    assert!(fenced, "the stalled owner noticed it was fenced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_worker_owning_a_5000_wearable_session_dies_nothing_is_lost_and_results_match() {
+    const TRAINEES: u32 = 5_000;
+    let mut cluster = Cluster::start(
+        NatsShape::OneServer,
+        &[Role::Api, Role::Worker, Role::Worker],
+    )
+    .await;
+    let api = cluster.api(0).address.clone();
+
+    let reference = Simulation::start(&api, &cluster.nats, &args(&script("r1-a", TRAINEES, 20)));
+    let (ok, fault_free, stderr) = reference.finish().await;
+    assert_complete(ok, &fault_free, &stderr);
+
+    // PERFORMANCE scenario 8: a few seconds into sending, kill -9 the session's owner.
+    let run = Simulation::start(&api, &cluster.nats, &args(&script("r1-b", TRAINEES, 20)));
+    let workout = run.started_workout(Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let owner = cluster
+        .wait_for_owner(&workout, Duration::from_secs(5))
+        .await
+        .expect("the live session has an owner");
+    let dead = cluster.index_of(&owner).expect("the owner is a node");
+    cluster.kill9(dead);
+    let (ok, faulty, stderr) = run.finish().await;
+    assert_complete(ok, &faulty, &stderr);
+    assert_eq!(
+        faulty["results_digest"], fault_free["results_digest"],
+        "results identical to the fault-free run: {faulty}"
+    );
+    let survivor = cluster.owner_of(&workout).await;
+    assert!(
+        survivor.is_some() && survivor != Some(owner),
+        "the other worker took the session over"
+    );
+    eprintln!(
+        "R1: {} samples, longest frame gap {} ms (lease TTL {} s; fault-free {} ms)",
+        faulty["sent"],
+        faulty["longest_frame_gap_ms"],
+        crate::cluster::LEASE_TTL.as_secs(),
         fault_free["longest_frame_gap_ms"]
     );
 }

@@ -229,11 +229,28 @@ impl NatsBus {
         }
     }
 
+    /// Stop server `i` with SIGTERM (an orderly shutdown, as a restart by an operator would be)
+    /// and wait for it to exit.
+    pub fn terminate_server(&mut self, i: usize) {
+        if let Some(mut child) = self.servers[i].child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
     /// Start server `i` again on its port with its JetStream store, so clients reconnect to the
     /// same URL and find their streams and buckets. Retries a few seconds while the port is not
     /// free yet.
     pub fn restart_server(&mut self, i: usize) {
         self.kill_server(i);
+        self.start_again(i);
+    }
+
+    /// Start server `i` (stopped by [`NatsBus::kill_server`] or [`NatsBus::terminate_server`])
+    /// again on its port with its JetStream store.
+    pub fn start_again(&mut self, i: usize) {
         let mut last_failure = String::new();
         for _ in 0..20 {
             match self.start_server(i) {
@@ -401,8 +418,15 @@ impl TestApp {
     /// Start the app on a NATS server the test prepared.
     pub async fn spawn_on(nats: NatsBus, options: Options) -> Self {
         let db_name = format!("cultfit_test_{}", Uuid::new_v4().simple());
+        Self::spawn_on_database(nats, &database_url(&db_name), options).await
+    }
+
+    /// Start the app on a NATS server and a database the test prepared (e.g. on a private
+    /// PostgreSQL server it will stop).
+    pub async fn spawn_on_database(nats: NatsBus, url: &str, options: Options) -> Self {
+        let db_name = url.rsplit('/').next().unwrap_or_default().to_owned();
         let process = spawn_serve(
-            &database_url(&db_name),
+            url,
             &nats,
             options.rust_log,
             options.args,
@@ -876,6 +900,17 @@ impl Simulation {
             "cultfit simulate never said {needle:?}:\n{}",
             self.stderr.lock().unwrap().join("\n")
         );
+    }
+
+    /// Waits (up to `within`) for the start and returns the id of the workout it runs.
+    pub async fn started_workout(&self, within: Duration) -> String {
+        self.wait_for("started: workout ", within).await;
+        let lines = self.stderr.lock().unwrap();
+        lines
+            .iter()
+            .find_map(|l| l.split("started: workout ").nth(1)?.split(',').next())
+            .expect("the started line names the workout")
+            .to_owned()
     }
 
     /// Waits for the end; its exit status, JSON report and everything it said on stderr.

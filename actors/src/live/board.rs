@@ -255,21 +255,26 @@ impl Board {
     }
 
     /// Orders the board: highest energy first; among equals, whoever reached that energy first;
-    /// then by slot, so the order is total and the same on every run.
+    /// then by user id, so the order is total and depends on the samples alone. (Not the slot:
+    /// slots follow arrival, and a board rebuilt by a new owner hands them out in another order,
+    /// which would reshuffle exact ties at a failover.)
     ///
-    /// Sorts a contiguous array of `(energy, reached_at, slot)` keys rather than slot indices with
+    /// Sorts a contiguous array of `(energy, reached_at, user, slot)` keys rather than slot indices with
     /// lookups in the comparator, which keeps the comparisons in cache: 10 000 entries take well
     /// under a millisecond.
     pub fn rank(&self) -> Ranking {
-        let mut keys: Vec<(f64, i64, u32)> = self
+        let mut keys: Vec<(f64, i64, u128, u32)> = self
             .energy
             .iter()
             .zip(&self.reached_at_ms)
+            .zip(&self.users)
             .zip(0u32..)
-            .map(|((&energy, &reached_at), slot)| (energy, reached_at, slot))
+            .map(|(((&energy, &reached_at), user), slot)| {
+                (energy, reached_at, user.as_u128(), slot)
+            })
             .collect();
         keys.sort_unstable_by(|a, b| by_rank(*a, *b));
-        let order: Vec<u32> = keys.iter().map(|&(_, _, slot)| slot).collect();
+        let order: Vec<u32> = keys.iter().map(|&(.., slot)| slot).collect();
         let mut rank_of = vec![0; order.len()];
         for (&slot, rank) in order.iter().zip(1u32..) {
             rank_of[slot as usize] = rank;
@@ -342,9 +347,10 @@ impl Board {
     }
 }
 
-/// Rank order of two `(energy, reached_at, slot)` keys. Energies on the board are finite and
-/// non-negative, but `total_cmp` keeps the order total whatever they are.
-fn by_rank(a: (f64, i64, u32), b: (f64, i64, u32)) -> Ordering {
+/// Rank order of two `(energy, reached_at, user, slot)` keys (users are unique, so the slot
+/// never decides). Energies on the board are finite and non-negative, but `total_cmp` keeps the
+/// order total whatever they are.
+fn by_rank(a: (f64, i64, u128, u32), b: (f64, i64, u128, u32)) -> Ordering {
     b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
 }
 
@@ -705,7 +711,7 @@ mod tests {
         let mut board = board_of(n);
         let mut rng = Lcg(42);
         for slot in 0..n {
-            // Few distinct scores, so most comparisons are ties settled by time, then slot.
+            // Few distinct scores, so most comparisons are ties settled by time, then user.
             let energy = (rng.below(50) * 10) as f64;
             let second = 5 + rng.below(55) as i64; // late enough for any of these scores
             let sample = at(second, 1, 50.0, energy);
@@ -718,7 +724,10 @@ mod tests {
             assert_eq!(ranking.rank_of[slot as usize] as usize, position + 1);
         }
         for pair in ranking.order.windows(2) {
-            let key = |s: u32| (board.energy(s), board.reached_at_ms[s as usize], s);
+            let key = |s: u32| {
+                let user = board.user(s).as_u128();
+                (board.energy(s), board.reached_at_ms[s as usize], user, s)
+            };
             assert_eq!(by_rank(key(pair[0]), key(pair[1])), Ordering::Less);
         }
     }
@@ -838,5 +847,123 @@ mod tests {
         let ceiling = MAX_POINTS_PER_SECOND * 121.0 + ENERGY_TOLERANCE_POINTS;
         assert!(accepted_energy <= ceiling, "{accepted_energy} > {ceiling}");
         assert_eq!(board.energy(0), accepted_energy);
+    }
+
+    /// Delivery does not decide the outcome. JetStream keeps each wearable's samples in the order
+    /// it sent them, but interleaves wearables as it likes, redelivers, and a new owner rebuilding
+    /// the board after a failover puts participants on it in another order: totals and ranks are
+    /// those of in-order delivery. With each wearable's own samples reordered too, totals still
+    /// are (a tie between equal energies may then be settled differently: `reached_at` is when
+    /// the board first *saw* the energy, and an earlier sample arriving late is stale).
+    mod delivery_order {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Per trainee, samples `(seconds since the previous one, rating)`; few distinct values,
+        /// so exact ties (same energy reached at the same moment) are common.
+        fn efforts() -> impl Strategy<Value = Vec<Vec<(u8, u8)>>> {
+            let sample = (1u8..=2, prop::sample::select(vec![0u8, 50, 100]));
+            let stream = prop::collection::vec(sample, 1..8);
+            prop::collection::vec(stream, 1..7)
+        }
+
+        /// Every trainee's samples, valid in order (cumulative energy, rising seq), interleaved
+        /// by time as a broker would deliver them.
+        fn in_order(efforts: &[Vec<(u8, u8)>]) -> Vec<(Uuid, Sample)> {
+            let mut all = Vec::new();
+            for (n, stream) in (1u32..).zip(efforts) {
+                let (mut second, mut energy) = (0i64, 0.0);
+                for (seq, &(gap, rating)) in (1u64..).zip(stream) {
+                    second += i64::from(gap);
+                    energy += f64::from(rating) * f64::from(gap);
+                    all.push((user(n), at(second, seq, f64::from(rating), energy)));
+                }
+            }
+            all.sort_by_key(|(_, sample)| sample.ts);
+            all
+        }
+
+        /// `samples` shuffled with `seed`; with `per_wearable_order`, each trainee's own samples
+        /// keep their order (only the interleaving changes). Then `again` redelivered.
+        fn delivered(
+            samples: &[(Uuid, Sample)],
+            seed: u64,
+            per_wearable_order: bool,
+            again: &[prop::sample::Index],
+        ) -> Vec<(Uuid, Sample)> {
+            let mut shuffled = samples.to_vec();
+            let mut rng = Lcg(seed);
+            for i in (1..shuffled.len()).rev() {
+                shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            if per_wearable_order {
+                // Give each trainee's positions back their samples in sequence order.
+                let mut own: HashMap<Uuid, Vec<Sample>> = HashMap::new();
+                for (who, sample) in samples.iter().rev() {
+                    own.entry(*who).or_default().push(sample.clone());
+                }
+                for (who, sample) in &mut shuffled {
+                    *sample = own.get_mut(who).and_then(Vec::pop).unwrap();
+                }
+            }
+            shuffled.extend(again.iter().map(|i| i.get(samples).clone()));
+            shuffled
+        }
+
+        fn board_after(n: u32, delivered: &[(Uuid, Sample)]) -> Result<Board, TestCaseError> {
+            // Participants put on the board in the reverse order.
+            let mut board = Board::new(START, (1..=n).rev().map(user));
+            for (who, sample) in delivered {
+                // Older than what was seen is stale, never an error.
+                prop_assert!(board.ingest(*who, sample, NOW).is_ok());
+            }
+            Ok(board)
+        }
+
+        fn standings(board: &Board) -> Vec<(Uuid, f64)> {
+            let ranking = board.rank();
+            ranking
+                .order
+                .iter()
+                .map(|&slot| (board.user(slot), board.energy(slot)))
+                .collect()
+        }
+
+        fn totals(board: &Board) -> Vec<(Uuid, f64)> {
+            let mut totals = standings(board);
+            totals.sort_by_key(|(who, _)| *who);
+            totals
+        }
+
+        proptest! {
+            #[test]
+            fn any_interleaving_and_redelivery_give_the_in_order_totals_and_ranks(
+                efforts in efforts(),
+                seed in any::<u64>(),
+                again in prop::collection::vec(any::<prop::sample::Index>(), 0..24),
+            ) {
+                let samples = in_order(&efforts);
+                let n = u32::try_from(efforts.len()).unwrap();
+                let mut expected = board_of(n);
+                for (who, sample) in &samples {
+                    prop_assert!(expected.ingest(*who, sample, NOW).is_ok(), "a valid script");
+                }
+                let board = board_after(n, &delivered(&samples, seed, true, &again))?;
+                prop_assert_eq!(standings(&board), standings(&expected));
+            }
+
+            #[test]
+            fn any_order_at_all_gives_the_in_order_totals(
+                efforts in efforts(),
+                seed in any::<u64>(),
+                again in prop::collection::vec(any::<prop::sample::Index>(), 0..24),
+            ) {
+                let samples = in_order(&efforts);
+                let n = u32::try_from(efforts.len()).unwrap();
+                let expected = board_after(n, &samples)?;
+                let board = board_after(n, &delivered(&samples, seed, false, &again))?;
+                prop_assert_eq!(totals(&board), totals(&expected));
+            }
+        }
     }
 }

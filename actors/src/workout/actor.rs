@@ -21,6 +21,7 @@ use super::store;
 use crate::entity::{CommandError, Entity, EntityActor, Outcome, ready, to_value};
 use crate::env::Env;
 use crate::live::summary::summarize;
+use crate::placement::lease::Fence;
 use actix::ActorFutureExt as _;
 use bus_contracts::subjects;
 use bus_contracts::v1::{
@@ -48,6 +49,8 @@ pub struct WorkoutEntity {
     waiting_changed: bool,
     /// This activation's lease epoch, stamped on live messages.
     epoch: u64,
+    /// This activation's lease, as the live session checks it before each frame.
+    fence: Option<Fence>,
 }
 
 impl Entity for WorkoutEntity {
@@ -69,6 +72,7 @@ impl Entity for WorkoutEntity {
                 live: None,
                 waiting_changed: false,
                 epoch: 0,
+                fence: None,
             }))
         })
     }
@@ -175,8 +179,12 @@ impl Entity for WorkoutEntity {
         self.workout.state() != WorkoutState::Live && self.unsaved_presence.is_empty()
     }
 
-    fn activated(&mut self, env: &Arc<Env>, epoch: u64) {
+    fn activated(&mut self, env: &Arc<Env>, epoch: u64, fence: Fence) {
         self.epoch = epoch;
+        self.fence = Some(fence);
+        if self.workout.state() == WorkoutState::Live {
+            metrics::counter!(crate::metrics::LIVE_SESSIONS_RESUMED).increment(1);
+        }
         self.go_live(env);
     }
 
@@ -210,6 +218,9 @@ impl WorkoutEntity {
         if self.workout.state() != WorkoutState::Live || self.live.is_some() {
             return;
         }
+        let Some(fence) = self.fence.clone() else {
+            return; // not activated yet: activation goes live
+        };
         let Some(started_at) = self.started_at else {
             tracing::error!(workout.id = %self.workout.id(), "live workout without a start time");
             return;
@@ -218,6 +229,7 @@ impl WorkoutEntity {
             env.clone(),
             self.workout.id(),
             self.epoch,
+            fence,
             started_at,
             self.workout.ever_present(),
         ));

@@ -15,6 +15,7 @@ use crate::env::Env;
 use crate::live::board::{Applied, Board, TS_SLACK_MS};
 use crate::live::frame::{Tick, frames};
 use crate::metrics;
+use crate::placement::lease::Fence;
 use actix::prelude::*;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use bus_contracts::subjects;
@@ -69,11 +70,13 @@ pub struct LiveHandle(Addr<LiveSession>);
 
 impl LiveHandle {
     /// Starts the live session of `workout_id`, live since `started_at`, with `participants` on
-    /// the board. `epoch` is the owner's lease epoch, stamped on every frame.
+    /// the board. `epoch` is the owner's lease epoch, stamped on every frame; no frame goes out
+    /// unless `fence` still holds.
     pub fn start(
         env: Arc<Env>,
         workout_id: Uuid,
         epoch: u64,
+        fence: Fence,
         started_at: DateTime<Utc>,
         participants: impl IntoIterator<Item = Uuid>,
     ) -> Self {
@@ -83,6 +86,7 @@ impl LiveHandle {
                 env,
                 workout_id,
                 epoch,
+                fence,
                 started_at,
                 board,
                 names: HashMap::new(),
@@ -122,6 +126,7 @@ pub struct LiveSession {
     env: Arc<Env>,
     workout_id: Uuid,
     epoch: u64,
+    fence: Fence,
     started_at: DateTime<Utc>,
     board: Board,
     /// Display names (`None`: hidden from leaderboards), looked up in batches.
@@ -243,6 +248,12 @@ impl LiveSession {
     }
 
     fn publish_frames(&mut self, ctx: &mut Context<Self>) {
+        if !self.fence.holds() {
+            // A stale owner (stalled past its lease, or fenced and not yet stopped) must not
+            // publish: another owner with a newer epoch may be publishing already.
+            ::metrics::counter!(metrics::FRAMES_FENCED).increment(1);
+            return;
+        }
         let started = Instant::now();
         self.tick += 1;
         let ranking = self.board.rank();
