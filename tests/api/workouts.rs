@@ -1258,3 +1258,29 @@ async fn the_start_window_is_configurable() {
         "with no window, two minutes early is too early"
     );
 }
+
+#[tokio::test]
+async fn commands_racing_to_an_unknown_workout_are_all_answered_404() {
+    // Each finds no actor, asks for one, and hears that the workout does not exist; none may be
+    // swallowed by an activation that is finding that out (it would wait out its timeout: 503).
+    // Spread out, so that some arrive while an activation is under way.
+    let app = TestApp::spawn().await;
+    let trainee = app.signed_up("trainee").await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let mut requests = Vec::new();
+    for _ in 0..200 {
+        let (api, token, id) = (app.api.clone(), token(&trainee).to_owned(), unknown.clone());
+        requests.push(tokio::spawn(async move {
+            api.cancel_booking(&token, &id).await.status()
+        }));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut statuses = Vec::new();
+    for request in requests {
+        statuses.push(request.await.expect("request task"));
+    }
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::NOT_FOUND),
+        "{statuses:?}"
+    );
+}
