@@ -509,10 +509,8 @@ mod tests {
 
     #[test]
     fn an_exhausted_pool_or_a_timeout_is_503_with_retry_after_never_500() {
-        use anyhow::Context as _;
-        let pool_timeout = Err::<(), _>(sqlx::Error::PoolTimedOut)
-            .context("failed to read the account")
-            .unwrap_err();
+        let pool_timeout =
+            anyhow::Error::new(sqlx::Error::PoolTimedOut).context("failed to read the account");
         for (err, code) in [
             (ApiError::from(pool_timeout), "unavailable"),
             (

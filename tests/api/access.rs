@@ -6,6 +6,7 @@
 //! Each row gets a workout of its own, in the state its operation needs, owned by a fresh
 //! trainer with a fresh trainee; the other trainee and the other trainer are shared, and never
 //! hold a place in it unless their own call took one.
+#![allow(clippy::expect_used, reason = "the table and its fixtures fail loudly")]
 
 use crate::helpers::{PASSWORD, TestApp, id_of, new_workout, rfc3339, soon, token};
 use reqwest::{Method, StatusCode};

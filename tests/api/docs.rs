@@ -1,4 +1,5 @@
 //! The OpenAPI document and the embedded Swagger UI.
+#![allow(clippy::expect_used, reason = "fixtures fail loudly")]
 
 use crate::helpers::TestApp;
 use reqwest::StatusCode;

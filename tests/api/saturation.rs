@@ -1,4 +1,5 @@
 //! A saturated dependency is a 503 with `Retry-After`, never a 500.
+#![allow(clippy::expect_used, reason = "fixtures fail loudly")]
 
 use crate::helpers::{Options, TestApp, database_url, problem, token};
 use reqwest::StatusCode;
