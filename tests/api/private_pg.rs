@@ -1,5 +1,9 @@
 //! A PostgreSQL server of the test's own, for outages: `initdb` into a temporary directory, then
 //! `pg_ctl start` and `stop` on a free port. The machine's shared server is never touched.
+#![allow(
+    clippy::expect_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
 
 use crate::helpers::free_port;
 use std::path::{Path, PathBuf};

@@ -900,13 +900,13 @@ mod tests {
                 // Give each trainee's positions back their samples in sequence order.
                 let mut own: HashMap<Uuid, Vec<Sample>> = HashMap::new();
                 for (who, sample) in samples.iter().rev() {
-                    own.entry(*who).or_default().push(sample.clone());
+                    own.entry(*who).or_default().push(*sample);
                 }
                 for (who, sample) in &mut shuffled {
                     *sample = own.get_mut(who).and_then(Vec::pop).unwrap();
                 }
             }
-            shuffled.extend(again.iter().map(|i| i.get(samples).clone()));
+            shuffled.extend(again.iter().map(|i| *i.get(samples)));
             shuffled
         }
 
