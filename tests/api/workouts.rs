@@ -314,6 +314,42 @@ async fn the_list_is_paged_with_a_cursor() {
 }
 
 #[tokio::test]
+async fn every_cursor_of_the_documented_shape_is_answered_even_at_the_edges_of_time() {
+    let app = TestApp::spawn().await;
+    let trainer = app.signed_up("trainer").await;
+    let trainee = app.signed_up("trainee").await;
+    let created = app
+        .created_workout(token(&trainer), &new_workout(hours_ahead(10)))
+        .await;
+    let id = "ffffffffffffffffffffffffffffffff";
+    for cursor in [format!("0.{id}"), format!("999999999999999999.{id}")] {
+        let query = [("cursor", cursor.as_str())];
+        for (what, response) in [
+            ("listing", app.list_workouts(token(&trainee), &query).await),
+            (
+                "history",
+                app.get_query("/api/v1/me/history", &query, token(&trainee))
+                    .await,
+            ),
+        ] {
+            assert_eq!(response.status(), StatusCode::OK, "{what} after {cursor}");
+        }
+    }
+    let roster = app
+        .roster(
+            token(&trainer),
+            id_of(&created),
+            &[("cursor", "999999999999999999")],
+        )
+        .await;
+    assert_eq!(roster.status(), StatusCode::OK);
+    for bad in ["-1.ffffffffffffffffffffffffffffffff", "not-a-cursor"] {
+        let response = app.list_workouts(token(&trainee), &[("cursor", bad)]).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
+#[tokio::test]
 async fn a_page_limit_over_100_is_422() {
     let app = TestApp::spawn().await;
     let trainer = app.signed_up("trainer").await;
