@@ -183,7 +183,12 @@ ensure_py_tools() {
   if [ ! -x "$CULTFIT_PY" ] || ! cmp -s "$wanted" "$venv/py-tools.txt"; then
     log "installing the pinned Python tools (scripts/py-tools.txt) into .local/venv"
     mkdir -p "$LOCAL_DIR"
-    python3 -m venv "$venv"
+    # Debian's python3 makes venvs only with python3-venv installed.
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      rm -rf "$venv"
+      apt_install python3-venv
+      python3 -m venv "$venv"
+    fi
     "$CULTFIT_PY" -m pip install --quiet --disable-pip-version-check -r "$wanted"
     cp "$wanted" "$venv/py-tools.txt"
   fi
