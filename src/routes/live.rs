@@ -8,7 +8,7 @@
 //! ([`crate::limits`]): each handler's first argument is its guard.
 
 use super::actors_call;
-use crate::auth::extractor::TicketQuery;
+use crate::auth::extractor::TicketAuth;
 use crate::auth::tokens::{JwtKeys, LIVE_TICKET_TTL_SECS};
 use crate::auth::{AuthUser, LiveViewer, Trainee};
 use crate::error::{ApiError, FieldError};
@@ -17,7 +17,7 @@ use crate::live::access::{self, Admitted, EndedResult};
 use crate::live::hub::{self, Channel, LiveHub};
 use crate::live::state::{LiveState, Standings};
 use crate::live::view::{ClientEvent, Follower, FrameView, Step, slice};
-use actix_web::web::{Bytes, Data, Json, Path, Payload, Query};
+use actix_web::web::{Bytes, Data, Json, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, http::header};
 use apistos::reference_or::ReferenceOr;
 use apistos::web::{Scope, get, post, resource};
@@ -111,7 +111,7 @@ async fn admit_to_stream(
 pub async fn live_events(
     viewer: LiveViewer,
     id: Path<Uuid>,
-    _ticket: Query<TicketQuery>,
+    _ticket: TicketAuth,
     req: HttpRequest,
     pool: Data<PgPool>,
     hub: Data<LiveHub>,
@@ -154,7 +154,7 @@ pub async fn live_events(
 pub async fn live_socket(
     viewer: LiveViewer,
     id: Path<Uuid>,
-    _ticket: Query<TicketQuery>,
+    _ticket: TicketAuth,
     req: HttpRequest,
     Upgrade(body): Upgrade,
     pool: Data<PgPool>,
@@ -262,7 +262,7 @@ pub fn ticket(keys: &JwtKeys, user: AuthUser, id: Uuid) -> Result<LiveTicket, Ap
 pub async fn get_leaderboard(
     viewer: LiveViewer,
     id: Path<Uuid>,
-    _ticket: Query<TicketQuery>,
+    _ticket: TicketAuth,
     pool: Data<PgPool>,
     hub: Data<LiveHub>,
 ) -> Result<Json<FrameView>, ApiError> {

@@ -2687,10 +2687,7 @@ export interface operations {
     };
     get_leaderboard: {
         parameters: {
-            query?: {
-                /** @description A live ticket (from `join` or `POST /workouts/{id}/live/tickets`), instead of the header. */
-                ticket?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 id: string;
@@ -2842,10 +2839,7 @@ export interface operations {
     };
     follow_live: {
         parameters: {
-            query?: {
-                /** @description A live ticket (from `join` or `POST /workouts/{id}/live/tickets`), instead of the header. */
-                ticket?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 id: string;
@@ -2990,10 +2984,7 @@ export interface operations {
     };
     follow_live_ws: {
         parameters: {
-            query?: {
-                /** @description A live ticket (from `join` or `POST /workouts/{id}/live/tickets`), instead of the header. */
-                ticket?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 id: string;
