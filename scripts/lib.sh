@@ -175,6 +175,26 @@ ensure_bus() {
   exit 1
 }
 
+# The Python tools the OpenAPI checks use (scripts/py-tools.txt, pinned) in .local/venv; reinstalled
+# when that list changes. Exports CULTFIT_PY (the venv's python).
+ensure_py_tools() {
+  local venv="$LOCAL_DIR/venv" wanted="$CULTFIT_ROOT/scripts/py-tools.txt"
+  CULTFIT_PY="$venv/bin/python"
+  if [ ! -x "$CULTFIT_PY" ] || ! cmp -s "$wanted" "$venv/py-tools.txt"; then
+    log "installing the pinned Python tools (scripts/py-tools.txt) into .local/venv"
+    mkdir -p "$LOCAL_DIR"
+    # Debian's python3 makes venvs only with python3-venv installed.
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      rm -rf "$venv"
+      apt_install python3-venv
+      python3 -m venv "$venv"
+    fi
+    "$CULTFIT_PY" -m pip install --quiet --disable-pip-version-check -r "$wanted"
+    cp "$wanted" "$venv/py-tools.txt"
+  fi
+  export CULTFIT_PY
+}
+
 # Debian's Chromium for the browser tests (playwright-core drives it; no browser download).
 ensure_chromium() {
   have chromium || apt_install chromium

@@ -2,17 +2,27 @@
 //!
 //! Every error leaves as an RFC 9457 `application/problem+json` document with a stable `code`
 //! from [`bus_contracts::ErrorCode`]. 5xx bodies say nothing internal; the cause chain goes to
-//! the log instead.
+//! the log instead. A dependency that is down, saturated (no free database connection in time)
+//! or too slow is a 503 with `Retry-After`, never a 500: see [`dependency_unavailable`].
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
-use apistos::ApiErrorComponent;
+use apistos::paths::{Header, MediaType, ParameterDefinition, Response};
+use apistos::reference_or::ReferenceOr;
+use apistos::{ApiErrorComponent, Schema};
 use bus_contracts::ErrorCode;
+use schemars::JsonSchema;
 use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How long a client should wait before retrying a 503 (`Retry-After`, seconds): long enough
+/// for a burst to drain from the connection pool or for a failed-over actor to be re-activated
+/// elsewhere (which takes the lease TTL).
+pub const RETRY_UNAVAILABLE_SECS: u64 = 2;
 
 /// One invalid field of a request, as reported in a 422 problem's `errors` list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct FieldError {
     /// The JSON field name (`body` when the body as a whole has the wrong shape).
     pub field: String,
@@ -31,29 +41,7 @@ impl FieldError {
 }
 
 /// Every way an HTTP request can fail.
-#[derive(thiserror::Error, ApiErrorComponent)]
-#[allow(
-    clippy::duplicated_attributes,
-    reason = "apistos takes one status(...) per documented code"
-)]
-#[openapi_error(
-    status(
-        code = 400,
-        description = "Malformed request (bad JSON, query or path)"
-    ),
-    status(code = 401, description = "Missing, invalid or expired credentials"),
-    status(code = 403, description = "Wrong role, or not yours"),
-    status(code = 404, description = "Unknown resource"),
-    status(code = 409, description = "Conflicts with the current state"),
-    status(code = 422, description = "Invalid field values"),
-    status(
-        code = 429,
-        description = "Rate limited: retry after the `Retry-After` header's seconds"
-    ),
-    status(code = 500, description = "Unexpected failure"),
-    status(code = 503, description = "A dependency is unavailable"),
-    status(code = 504, description = "A dependency timed out")
-)]
+#[derive(thiserror::Error)]
 pub enum ApiError {
     /// The request could not be parsed.
     #[error("{0}")]
@@ -75,27 +63,70 @@ pub enum ApiError {
         /// Sent as `Retry-After`.
         retry_after_secs: u64,
     },
-    /// A dependency is down.
+    /// A dependency is down, saturated or too slow (503 with `Retry-After`).
     #[error("dependency unavailable")]
     Unavailable(#[source] anyhow::Error),
     /// Anything else; logged with its cause chain, reported as a bare 500.
     #[error("unexpected error")]
-    Unexpected(anyhow::Error),
+    Unexpected(#[source] anyhow::Error),
 }
 
-/// How long a client should wait before retrying after a 503: a database or bus outage is
-/// usually a restart or a failover, over in seconds.
-const RETRY_UNAVAILABLE_SECS: u64 = 2;
-
 impl From<anyhow::Error> for ApiError {
-    /// PostgreSQL out of reach (refused or dropped connections, an exhausted pool) is 503 with
-    /// `Retry-After`: nothing is wrong with the request, and nothing was written.
+    /// A dependency out of reach (see [`dependency_unavailable`]) is 503 with `Retry-After`:
+    /// nothing is wrong with the request.
     fn from(err: anyhow::Error) -> Self {
-        if cultfit_actors::db::is_unreachable(&err) {
+        if dependency_unavailable(&err) {
             ApiError::Unavailable(err)
         } else {
             ApiError::Unexpected(err)
         }
+    }
+}
+
+/// Whether `err` is a dependency out of reach (down, saturated or too slow) rather than a bug:
+/// those are worth a retry, and are answered 503 with `Retry-After`.
+pub fn dependency_unavailable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        if let Some(err) = cause.downcast_ref::<sqlx::Error>() {
+            return database_unavailable(err);
+        }
+        if let Some(err) = cause.downcast_ref::<async_nats::RequestError>() {
+            use async_nats::RequestErrorKind;
+            return matches!(
+                err.kind(),
+                RequestErrorKind::TimedOut | RequestErrorKind::NoResponders
+            );
+        }
+        if let Some(err) = cause.downcast_ref::<async_nats::jetstream::context::PublishError>() {
+            use async_nats::jetstream::context::PublishErrorKind;
+            return matches!(
+                err.kind(),
+                PublishErrorKind::TimedOut
+                    | PublishErrorKind::BrokenPipe
+                    | PublishErrorKind::StreamNotFound
+            );
+        }
+        false
+    })
+}
+
+fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        // No free connection within the acquire timeout (pool exhaustion), or none to be had.
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE classes 08 (connection exception), 53 (insufficient resources, e.g. too many
+        // connections), 57 (operator intervention: statement timeout, shutdown), and lock timeouts.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57")
+                || code == "55P03"
+        }),
+        _ => false,
     }
 }
 
@@ -165,23 +196,138 @@ impl From<cultfit_actors::client::CallError> for ApiError {
                 ApiError::Unexpected(anyhow::anyhow!("actor failed: {}", rejected.message))
             }
             CallError::Rejected(rejected) => ApiError::client(rejected.code, rejected.message),
-            CallError::Other(err) => ApiError::Unexpected(err),
+            CallError::Other(err) => ApiError::from(err),
             other => ApiError::client(other.code(), other.to_string()),
         }
     }
 }
 
-/// The RFC 9457 body.
-#[derive(Serialize)]
+/// An RFC 9457 problem document: the body of every error response
+/// (`application/problem+json`).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Problem")]
 struct Problem<'a> {
+    /// `urn:cultfit:problem:<code>`.
     #[serde(rename = "type")]
     kind: String,
+    /// The HTTP status's reason phrase.
     title: &'a str,
+    /// The HTTP status.
+    #[schemars(range(min = 400, max = 599))]
     status: u16,
+    /// What went wrong, for a person to read (nothing internal for 5xx).
     detail: String,
+    /// The stable, machine-readable error code.
+    #[schemars(schema_with = "error_code_schema")]
     code: ErrorCode,
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    /// With `validation_failed` (422): every invalid field.
+    #[serde(default, skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+}
+
+/// `code`: one of [`ErrorCode::ALL`] (bus-contracts knows nothing of schemas).
+fn error_code_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+    schemars::schema::SchemaObject {
+        instance_type: Some(schemars::schema::InstanceType::String.into()),
+        enum_values: Some(
+            ErrorCode::ALL
+                .iter()
+                .map(|code| code.as_str().into())
+                .collect(),
+        ),
+        ..Default::default()
+    }
+    .into()
+}
+
+/// Every error status an operation may list (`error_code = ...` on its `api_operation`), and
+/// what it means.
+const DOCUMENTED_ERRORS: [(u16, &str); 9] = [
+    (400, "Malformed request (bad JSON, query or path)"),
+    (401, "Missing, invalid or expired credentials"),
+    (403, "Wrong role, or not yours"),
+    (404, "Unknown resource"),
+    (409, "Conflicts with the current state"),
+    (422, "Invalid field values, each listed in `errors`"),
+    (429, "Rate limited: retry after `Retry-After` seconds"),
+    (500, "Unexpected failure"),
+    (
+        503,
+        "A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds",
+    ),
+];
+
+/// The `Problem` schema, inline (its `FieldError` included) so that it is one component.
+fn problem_schema() -> (String, ReferenceOr<Schema>) {
+    let mut settings = schemars::r#gen::SchemaSettings::openapi3();
+    settings.inline_subschemas = true;
+    let root = settings
+        .into_generator()
+        .into_root_schema_for::<Problem<'static>>();
+    (
+        "Problem".to_owned(),
+        ReferenceOr::Object(Schema::Object(root.schema)),
+    )
+}
+
+/// `Retry-After` on 429 and 503: whole seconds, at least 1.
+fn retry_after_header() -> Header {
+    let seconds = schemars::schema::SchemaObject {
+        instance_type: Some(schemars::schema::InstanceType::Integer.into()),
+        number: Some(Box::new(schemars::schema::NumberValidation {
+            minimum: Some(1.0),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    Header {
+        required: Some(true),
+        description: Some("Seconds to wait before retrying".to_owned()),
+        definition: Some(ParameterDefinition::Schema(Box::new(ReferenceOr::Object(
+            Schema::Object(seconds),
+        )))),
+        ..Default::default()
+    }
+}
+
+// Hand-written rather than derived: the derive documents statuses without a body; every error
+// here has a problem+json body, and 429 and 503 a `Retry-After` header.
+impl ApiErrorComponent for ApiError {
+    fn schemas_by_status_code() -> BTreeMap<String, (String, ReferenceOr<Schema>)> {
+        let problem = problem_schema();
+        DOCUMENTED_ERRORS
+            .iter()
+            .map(|(status, _)| (status.to_string(), problem.clone()))
+            .collect()
+    }
+
+    fn error_responses() -> Vec<(String, Response)> {
+        DOCUMENTED_ERRORS
+            .iter()
+            .map(|(status, description)| {
+                let body = MediaType {
+                    schema: Some(ReferenceOr::Reference {
+                        _ref: "#/components/schemas/Problem".to_owned(),
+                    }),
+                    ..Default::default()
+                };
+                let mut headers = BTreeMap::new();
+                if matches!(status, 429 | 503) {
+                    headers.insert(
+                        "Retry-After".to_owned(),
+                        ReferenceOr::Object(retry_after_header()),
+                    );
+                }
+                let response = Response {
+                    description: (*description).to_owned(),
+                    headers,
+                    content: BTreeMap::from([("application/problem+json".to_owned(), body)]),
+                    ..Default::default()
+                };
+                (status.to_string(), response)
+            })
+            .collect()
+    }
 }
 
 impl ResponseError for ApiError {
@@ -218,7 +364,7 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if let ApiError::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, *retry_after_secs));
-        } else if code == ErrorCode::Unavailable {
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_UNAVAILABLE_SECS));
         }
         response.body(serde_json::to_string(&problem).unwrap_or_default())
@@ -356,15 +502,43 @@ mod tests {
     fn only_rate_limited_and_unavailable_problems_carry_retry_after() {
         let response = ApiError::not_found("workout").error_response();
         assert!(response.headers().get("retry-after").is_none());
-        let response = ApiError::from(anyhow::anyhow!("boom")).error_response();
+        let response = ApiError::from(anyhow::anyhow!("a bug")).error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(response.headers().get("retry-after").is_none());
-        for unavailable in [
-            ApiError::from(anyhow::Error::new(sqlx::Error::PoolTimedOut).context("reading")),
-            ApiError::client(ErrorCode::Unavailable, "the database is unavailable"),
+    }
+
+    #[test]
+    fn an_exhausted_pool_or_a_timeout_is_503_with_retry_after_never_500() {
+        let pool_timeout =
+            anyhow::Error::new(sqlx::Error::PoolTimedOut).context("failed to read the account");
+        for (err, code) in [
+            (ApiError::from(pool_timeout), "unavailable"),
+            (
+                ApiError::from(anyhow::Error::from(sqlx::Error::PoolClosed)),
+                "unavailable",
+            ),
+            (
+                ApiError::client(ErrorCode::Unavailable, "the database is unavailable"),
+                "unavailable",
+            ),
+            (ApiError::client(ErrorCode::Timeout, "too slow"), "timeout"),
+            (
+                ApiError::from(cultfit_actors::client::CallError::Timeout),
+                "timeout",
+            ),
         ] {
-            let response = unavailable.error_response();
-            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-            assert_eq!(header(&response, "retry-after"), Some("2"));
+            let response = err.error_response();
+            assert_eq!(
+                response.status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{err:?}"
+            );
+            assert_eq!(
+                header(&response, "retry-after"),
+                Some(RETRY_UNAVAILABLE_SECS.to_string().as_str()),
+                "{err:?}"
+            );
+            assert_eq!(body_of(&err)["code"], code, "{err:?}");
         }
     }
 

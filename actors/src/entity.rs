@@ -160,15 +160,20 @@ impl<E: Entity> Actor for EntityActor<E> {
     fn started(&mut self, ctx: &mut Self::Context) {
         let (env, id) = (self.env.clone(), self.id);
         let load = async move {
-            let state = E::load(env.clone(), id).await?;
+            // Subscribe only to an entity that exists: a subscription dropped unread (the entity
+            // turned out unknown) would swallow a command sent meanwhile, which would then wait
+            // out its timeout instead of hearing "no responders" and then "unknown".
+            let Some(state) = E::load(env.clone(), id).await? else {
+                return anyhow::Ok((None, None));
+            };
             let commands = env
                 .nats
                 .subscribe(subjects::actor_commands(E::KIND, id))
                 .await?;
-            anyhow::Ok((state, commands))
+            anyhow::Ok((Some(state), Some(commands)))
         };
         ctx.wait(actix::fut::wrap_future(load).map(|loaded, act: &mut Self, ctx| match loaded {
-            Ok((Some(mut state), commands)) => {
+            Ok((Some(mut state), Some(commands))) => {
                 if let Some(fence) = act.lease.as_ref().map(Lease::fence) {
                     state.activated(&act.env, act.epoch, fence);
                 }
@@ -177,7 +182,7 @@ impl<E: Entity> Actor for EntityActor<E> {
                 act.report_ready(Ok(()));
                 tracing::info!(actor.kind = E::KIND.as_str(), actor.id = %act.id, actor.epoch = act.epoch, "actor activated");
             }
-            Ok((None, _)) => {
+            Ok(_) => {
                 act.report_ready(Err("unknown".to_owned()));
                 act.shutdown(ctx, "unknown entity");
             }

@@ -102,8 +102,9 @@ impl ErrorCode {
             ErrorCode::ValidationFailed => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
-            ErrorCode::Unavailable => 503,
-            ErrorCode::Timeout => 504,
+            // A dependency that timed out is as unavailable to the client as one that is down:
+            // both are worth retrying shortly (the answer carries `Retry-After`), so both are 503.
+            ErrorCode::Unavailable | ErrorCode::Timeout => 503,
         }
     }
 

@@ -1,19 +1,24 @@
 //! The account as stored.
 
-use apistos::api_component;
+use apistos::ApiComponent;
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// What a user is: trainees book and take part, trainers run sessions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[api_component]
+/// What a user is: a `trainee` books and takes part in workouts, a `trainer` creates and runs
+/// them.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, JsonSchema, ApiComponent,
+)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "user_role", rename_all = "lowercase")]
+#[allow(
+    missing_docs,
+    reason = "described on the type: docs on variants would make its schema a `oneOf`, not an `enum`"
+)]
 pub enum Role {
-    /// Books and takes part in workouts.
     Trainee,
-    /// Creates and runs workouts.
     Trainer,
 }
 
@@ -38,15 +43,18 @@ impl std::str::FromStr for Role {
     }
 }
 
-/// Sex, used only to pick the calorie formula.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[api_component]
+/// Sex, used only to pick the calorie formula: `female` or `male`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, JsonSchema, ApiComponent,
+)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "user_sex", rename_all = "lowercase")]
+#[allow(
+    missing_docs,
+    reason = "described on the type: docs on variants would make its schema a `oneOf`, not an `enum`"
+)]
 pub enum Sex {
-    /// Female.
     Female,
-    /// Male.
     Male,
 }
 

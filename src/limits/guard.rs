@@ -20,7 +20,7 @@ use actix_web::dev::Payload;
 use actix_web::web::Data;
 use actix_web::{FromRequest, HttpRequest};
 use apistos::reference_or::ReferenceOr;
-use apistos::{ApiComponent, ApistosSchema, OpenApiVersion};
+use apistos::{ApiComponent, Schema};
 use std::future::{Ready, ready};
 use std::net::IpAddr;
 
@@ -44,11 +44,11 @@ fn admit(req: &HttpRequest, edge: Edge) -> Result<(IpAddr, Data<Limits>), ApiErr
 macro_rules! undocumented {
     ($name:ident) => {
         impl ApiComponent for $name {
-            fn child_schemas(_: OpenApiVersion) -> Vec<(String, ReferenceOr<ApistosSchema>)> {
+            fn child_schemas() -> Vec<(String, ReferenceOr<Schema>)> {
                 vec![]
             }
 
-            fn schema(_: OpenApiVersion) -> Option<(String, ReferenceOr<ApistosSchema>)> {
+            fn schema() -> Option<(String, ReferenceOr<Schema>)> {
                 None
             }
         }

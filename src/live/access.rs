@@ -6,8 +6,9 @@ use crate::accounts::Role;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use anyhow::Context;
-use apistos::api_component;
+use apistos::ApiComponent;
 use cultfit_actors::db;
+use schemars::JsonSchema;
 use serde::Serialize;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -78,8 +79,7 @@ pub async fn admit(pool: &PgPool, workout_id: Uuid, user: AuthUser) -> Result<Ad
 
 /// A participant's result as the `ended` event carries it (the full one, with curves, is at
 /// `GET /workouts/{id}/results/me`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema, ApiComponent)]
 pub struct EndedResult {
     /// Final place (1 is best).
     pub rank: i32,

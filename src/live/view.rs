@@ -7,9 +7,10 @@
 //! `started`, frames, then `ended` or `cancelled`.
 
 use super::state::{LiveState, Standings};
-use apistos::api_component;
+use apistos::ApiComponent;
 use bus_contracts::v1::{Standing, WorkoutState};
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -21,8 +22,7 @@ pub const NEIGHBOURS: usize = 2;
 pub const ANONYMOUS: &str = "Anonymous";
 
 /// The waiting room.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema, ApiComponent)]
 pub struct WaitingEvent {
     /// Trainees in the waiting room.
     pub participants_waiting: u32,
@@ -31,32 +31,28 @@ pub struct WaitingEvent {
 }
 
 /// The workout went live.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema, ApiComponent)]
 pub struct StartedEvent {
     /// When.
     pub at: Option<DateTime<Utc>>,
 }
 
 /// The workout moved.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema, ApiComponent)]
 pub struct RescheduledEvent {
     /// New planned start.
     pub starts_at: DateTime<Utc>,
 }
 
 /// The workout was called off.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema, ApiComponent)]
 pub struct CancelledEvent {
     /// Why, if the trainer said.
     pub reason: Option<String>,
 }
 
 /// One place on the board as a client sees it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema, ApiComponent)]
 pub struct Place {
     /// 1 is best.
     pub rank: u32,
@@ -71,8 +67,7 @@ pub struct Place {
 }
 
 /// The viewer's own standing.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema, ApiComponent)]
 pub struct MyPlace {
     /// 1 is best.
     pub rank: u32,
@@ -83,8 +78,7 @@ pub struct MyPlace {
 }
 
 /// One tick of the leaderboard, sliced for one viewer.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema, ApiComponent)]
 pub struct FrameView {
     /// The owner's lease epoch (changes after a failover).
     pub epoch: u64,

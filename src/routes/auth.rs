@@ -18,9 +18,10 @@ use actix_web::web::{Data, Json};
 use anyhow::Context;
 use apistos::actix::{CreatedJson, NoContent};
 use apistos::web::{Scope, post, resource, scope};
-use apistos::{api_component, api_operation};
+use apistos::{ApiComponent, api_operation};
 use bus_contracts::ErrorCode;
 use chrono::Utc;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -35,26 +36,30 @@ pub fn routes() -> Scope {
 }
 
 /// A new account.
-#[derive(Debug, Deserialize)]
-#[api_component]
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct RegisterRequest {
     /// `trainee` or `trainer`. Parsed during validation so a bad value is reported on this field.
     #[schemars(with = "Role")]
     pub role: String,
-    /// 1 to 100 characters.
+    /// 1 to 100 characters, not only whitespace (which is trimmed from either end).
+    #[schemars(
+        length(min = 1, max = "validate::FULL_NAME_MAX_CHARS"),
+        regex = "validate::NAME_PATTERN"
+    )]
     pub full_name: String,
     /// A valid address; unique, compared case-insensitively.
+    #[schemars(email, length(max = "validate::EMAIL_MAX_CHARS"))]
     pub email: String,
     /// E.164, e.g. `+919876543210`.
+    #[schemars(regex = "validate::MOBILE_PATTERN")]
     pub mobile: String,
     /// 8 to 128 characters.
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(min = 8, max = 128))]
     pub password: Password,
 }
 
 /// Email and password.
-#[derive(Debug, Deserialize)]
-#[api_component]
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct LoginRequest {
     /// The account's email (any case).
     pub email: String,
@@ -64,16 +69,14 @@ pub struct LoginRequest {
 }
 
 /// A refresh token to exchange or revoke.
-#[derive(Debug, Deserialize)]
-#[api_component]
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct RefreshRequest {
     /// The opaque refresh token from login, registration or the last refresh.
     pub refresh_token: String,
 }
 
 /// The public part of an account.
-#[derive(Debug, Serialize)]
-#[api_component]
+#[derive(Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct UserView {
     /// Id.
     pub id: Uuid,
@@ -100,8 +103,7 @@ impl From<&Account> for UserView {
 }
 
 /// A signed-in session.
-#[derive(Debug, Serialize)]
-#[api_component]
+#[derive(Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct Session {
     /// Who is signed in.
     pub user: UserView,
@@ -122,7 +124,8 @@ pub struct Session {
     error_code = 400,
     error_code = 409,
     error_code = 422,
-    error_code = 429
+    error_code = 429,
+    error_code = 503
 )]
 pub async fn register(
     _limit: RegisterLimit,
@@ -176,7 +179,8 @@ pub async fn register(
     error_code = 400,
     error_code = 401,
     error_code = 422,
-    error_code = 429
+    error_code = 429,
+    error_code = 503
 )]
 pub async fn login(
     limit: LoginLimit,
@@ -188,7 +192,12 @@ pub async fn login(
     let request = body.into_inner();
     // A locked account is refused here, before its password is hashed.
     let account_key = limit.unlocked(&request.email).await?;
-    let found = store::credentials(pool.get_ref(), &request.email).await?;
+    // No address holds a NUL (registration refuses them), and PostgreSQL cannot even compare one.
+    let found = if request.email.contains('\0') {
+        None
+    } else {
+        store::credentials(pool.get_ref(), &request.email).await?
+    };
     let (account, hash) = match found {
         Some((account, hash)) => (Some(account), Some(hash)),
         None => (None, None),
@@ -216,7 +225,8 @@ pub async fn login(
     error_code = 400,
     error_code = 401,
     error_code = 422,
-    error_code = 429
+    error_code = 429,
+    error_code = 503
 )]
 pub async fn refresh(
     _limit: RefreshLimit,
@@ -264,7 +274,8 @@ pub async fn refresh(
     tag = "accounts",
     error_code = 400,
     error_code = 401,
-    error_code = 422
+    error_code = 422,
+    error_code = 503
 )]
 pub async fn logout(
     user: AuthUser,

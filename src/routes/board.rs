@@ -9,8 +9,9 @@ use crate::live::hub::LiveHub;
 use crate::live::view::{Place, places};
 use actix_web::web::{Data, Json, Path, Query};
 use apistos::web::{Scope, get, resource};
-use apistos::{api_component, api_operation};
+use apistos::{ApiComponent, api_operation};
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -24,16 +25,15 @@ pub fn routes(workouts: Scope) -> Scope {
 }
 
 /// How much of the board.
-#[derive(Debug, Deserialize)]
-#[api_component]
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct BoardQuery {
     /// Places from the top, 1 to 10 000 (default 1 000).
+    #[schemars(range(min = 1, max = "MAX_PLACES"))]
     pub limit: Option<u32>,
 }
 
 /// Everyone on a live workout's board at the newest tick.
-#[derive(Debug, Serialize)]
-#[api_component]
+#[derive(Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct BoardView {
     /// The owner's lease epoch (changes after a failover).
     pub epoch: u64,

@@ -2,14 +2,16 @@
 //! the summary.
 
 use super::workouts::owned_by;
+use crate::accounts::validate;
 use crate::auth::{Trainee, Trainer};
 use crate::error::ApiError;
 use crate::workouts::afterwards::{self, FeedbackItem, FeedbackRefusal, FeedbackSummary};
 use actix_web::web::{Data, Json, Path};
 use apistos::actix::CreatedJson;
 use apistos::web::{Scope, get, post, resource};
-use apistos::{api_component, api_operation};
+use apistos::{ApiComponent, api_operation};
 use bus_contracts::ErrorCode;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -27,12 +29,14 @@ pub fn routes(workouts: Scope) -> Scope {
 }
 
 /// A participant's feedback.
-#[derive(Debug, Deserialize)]
-#[api_component]
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct GiveFeedback {
     /// 1 (poor) to 5 (great).
+    #[schemars(range(min = 1, max = 5))]
     pub rating: i64,
-    /// Optional, up to 2000 characters.
+    /// Optional, up to 2000 characters (surrounding whitespace is trimmed; an empty comment is
+    /// no comment).
+    #[schemars(length(max = "COMMENT_MAX_CHARS"), regex = "validate::TEXT_PATTERN")]
     pub comment: Option<String>,
 }
 
@@ -45,7 +49,8 @@ pub struct GiveFeedback {
     error_code = 403,
     error_code = 404,
     error_code = 409,
-    error_code = 422
+    error_code = 422,
+    error_code = 503
 )]
 pub async fn give_feedback(
     trainee: Trainee,
@@ -54,7 +59,7 @@ pub async fn give_feedback(
     pool: Data<PgPool>,
 ) -> Result<CreatedJson<FeedbackItem>, ApiError> {
     let body = body.into_inner();
-    let mut checks = crate::accounts::validate::Checks::default();
+    let mut checks = validate::Checks::default();
     checks.check(
         "rating",
         if (1..=5).contains(&body.rating) {
@@ -63,22 +68,15 @@ pub async fn give_feedback(
             Err("must be 1 to 5".to_owned())
         },
     );
+    if let Some(comment) = &body.comment {
+        checks.check("comment", validate::text(comment, COMMENT_MAX_CHARS));
+    }
+    checks.finish()?;
     let comment = body
         .comment
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty());
-    if let Some(comment) = comment {
-        checks.check(
-            "comment",
-            if comment.chars().count() <= COMMENT_MAX_CHARS {
-                Ok(())
-            } else {
-                Err(format!("must be at most {COMMENT_MAX_CHARS} characters"))
-            },
-        );
-    }
-    checks.finish()?;
     let rating = i16::try_from(body.rating)
         .map_err(|_| ApiError::invalid_field("rating", "must be 1 to 5"))?;
     match afterwards::give_feedback(&pool, *id, trainee.0.id, rating, comment).await? {
@@ -101,7 +99,8 @@ pub async fn give_feedback(
     error_code = 400,
     error_code = 401,
     error_code = 403,
-    error_code = 404
+    error_code = 404,
+    error_code = 503
 )]
 pub async fn get_feedback(
     trainer: Trainer,

@@ -5,9 +5,10 @@ use actix_web::HttpResponse;
 use actix_web::http::header;
 use actix_web::web::{Data, Json};
 use apistos::web::{Scope, get, resource, scope};
-use apistos::{api_component, api_operation};
+use apistos::{ApiComponent, api_operation};
 use bus_contracts::ErrorCode;
 use metrics_exporter_prometheus::PrometheusHandle;
+use schemars::JsonSchema;
 use serde::Serialize;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -39,8 +40,7 @@ pub async fn metrics(handle: Data<PrometheusHandle>) -> HttpResponse {
 }
 
 /// Probe result.
-#[derive(Debug, Serialize)]
-#[api_component]
+#[derive(Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct Health {
     /// `ok` when the check passed.
     pub status: &'static str,

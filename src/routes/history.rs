@@ -4,20 +4,22 @@
 use crate::accounts::Role;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::workouts::afterwards::{self, HistoryPage, HistoryPosition};
-use crate::workouts::cursor;
+use crate::workouts::afterwards::{self, HistoryPage};
+use crate::workouts::cursor::{self, Keyset};
 use actix_web::web::{Data, Json, Query};
-use apistos::{api_component, api_operation};
+use apistos::{ApiComponent, api_operation};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sqlx::PgPool;
 
 /// Paging.
-#[derive(Debug, Deserialize)]
-#[api_component]
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct HistoryQuery {
     /// Page size, 1 to 100 (default 20).
+    #[schemars(range(min = 1, max = "cursor::MAX_LIMIT"))]
     pub limit: Option<i64>,
     /// From the previous page's `next_cursor`.
+    #[schemars(regex = "cursor::KEYSET_PATTERN")]
     pub cursor: Option<String>,
 }
 
@@ -27,7 +29,8 @@ pub struct HistoryQuery {
     tag = "afterwards",
     error_code = 400,
     error_code = 401,
-    error_code = 422
+    error_code = 422,
+    error_code = 503
 )]
 pub async fn get_history(
     user: AuthUser,
@@ -35,11 +38,7 @@ pub async fn get_history(
     pool: Data<PgPool>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let limit = cursor::limit(query.limit, 20)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(cursor::decode::<HistoryPosition>)
-        .transpose()?;
+    let after = query.cursor.as_deref().map(Keyset::decode).transpose()?;
     let page = match user.role {
         Role::Trainee => afterwards::trainee_history(&pool, user.id, after.as_ref(), limit).await?,
         Role::Trainer => afterwards::trainer_history(&pool, user.id, after.as_ref(), limit).await?,

@@ -8,24 +8,26 @@
 //! ([`crate::limits`]): each handler's first argument is its guard.
 
 use super::actors_call;
-use crate::auth::extractor::TicketQuery;
+use crate::auth::extractor::TicketAuth;
 use crate::auth::tokens::{JwtKeys, LIVE_TICKET_TTL_SECS};
 use crate::auth::{AuthUser, LiveViewer, Trainee};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::limits::{EnergyLimit, TicketLimit};
 use crate::live::access::{self, Admitted, EndedResult};
 use crate::live::hub::{self, Channel, LiveHub};
 use crate::live::state::{LiveState, Standings};
 use crate::live::view::{ClientEvent, Follower, FrameView, Step, slice};
-use actix_web::web::{Bytes, Data, Json, Path, Payload, Query};
+use actix_web::web::{Bytes, Data, Json, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, http::header};
+use apistos::reference_or::ReferenceOr;
 use apistos::web::{Scope, get, post, resource};
-use apistos::{api_component, api_operation};
+use apistos::{ApiComponent, api_operation};
 use bus_contracts::v1::energy::{Rejection, Sample};
 use bus_contracts::v1::{ActorKind, WorkoutCommand, WorkoutState, WorkoutStatus};
 use bus_contracts::{ErrorCode, subjects};
 use cultfit_actors::client::ActorClient;
 use futures_util::StreamExt as _;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::collections::VecDeque;
@@ -35,6 +37,13 @@ use uuid::Uuid;
 
 /// Most samples in one `POST /energy`.
 pub const MAX_BATCH: usize = 1000;
+
+/// The largest integer every JSON client holds exactly (2^53 - 1): the bound of a sample's `seq`
+/// and `ts` over HTTP, so that what a client sends is what the stream stores.
+pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+/// The smallest such integer.
+pub const MIN_SAFE_INTEGER: i64 = -MAX_SAFE_INTEGER;
 
 /// How long `GET /leaderboard` waits for a first frame when this node has none yet.
 const FIRST_FRAME_WAIT: Duration = Duration::from_secs(3);
@@ -102,7 +111,7 @@ async fn admit_to_stream(
 pub async fn live_events(
     viewer: LiveViewer,
     id: Path<Uuid>,
-    _ticket: Query<TicketQuery>,
+    _ticket: TicketAuth,
     req: HttpRequest,
     pool: Data<PgPool>,
     hub: Data<LiveHub>,
@@ -145,7 +154,7 @@ pub async fn live_events(
 pub async fn live_socket(
     viewer: LiveViewer,
     id: Path<Uuid>,
-    _ticket: Query<TicketQuery>,
+    _ticket: TicketAuth,
     req: HttpRequest,
     Upgrade(body): Upgrade,
     pool: Data<PgPool>,
@@ -188,8 +197,7 @@ pub async fn live_socket(
 }
 
 /// A ticket to open a live stream where headers cannot be set.
-#[derive(Debug, Serialize)]
-#[api_component]
+#[derive(Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct LiveTicket {
     /// Pass as `?ticket=`; bound to this workout and to you.
     pub ticket: String,
@@ -212,7 +220,8 @@ pub struct LiveTicket {
     error_code = 401,
     error_code = 403,
     error_code = 404,
-    error_code = 429
+    error_code = 429,
+    error_code = 503
 )]
 pub async fn issue_ticket(
     _limit: TicketLimit,
@@ -253,7 +262,7 @@ pub fn ticket(keys: &JwtKeys, user: AuthUser, id: Uuid) -> Result<LiveTicket, Ap
 pub async fn get_leaderboard(
     viewer: LiveViewer,
     id: Path<Uuid>,
-    _ticket: Query<TicketQuery>,
+    _ticket: TicketAuth,
     pool: Data<PgPool>,
     hub: Data<LiveHub>,
 ) -> Result<Json<FrameView>, ApiError> {
@@ -281,33 +290,57 @@ pub async fn newest_standings(hub: &LiveHub, id: Uuid) -> Result<Arc<Standings>,
 }
 
 /// A batch of wearable samples.
-#[derive(Debug, Deserialize)]
-#[api_component]
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct EnergyBatch {
     /// 1 to 1000 samples, oldest first.
+    #[schemars(length(min = 1, max = "MAX_BATCH"))]
     pub samples: Vec<SampleInput>,
 }
 
 /// One wearable reading: cumulative `energy` points since joining (a rating `r` held for one
 /// second adds `r`) and the current `rating`.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[api_component]
+///
+/// A sample whose values are out of range does not fail the batch: it is refused on its own and
+/// listed in the receipt's `rejections` (`malformed`: energy below 0 or a heart rate outside 20
+/// to 250; `rating_out_of_range`: a rating outside 0 to 100).
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct SampleInput {
     /// Increases with every reading; the highest wins, so resending is harmless.
+    #[schemars(range(min = 0, max = "MAX_SAFE_INTEGER"))]
     pub seq: u64,
     /// When it was taken, epoch milliseconds.
+    #[schemars(range(min = "MIN_SAFE_INTEGER", max = "MAX_SAFE_INTEGER"))]
     pub ts: i64,
-    /// Effort 0 to 100.
+    /// Effort, 0 to 100.
     pub rating: f64,
-    /// Cumulative points since joining.
+    /// Cumulative points since joining, 0 or more.
     pub energy: f64,
     /// Heart rate in bpm, if measured (20 to 250).
     pub hr: Option<f64>,
 }
 
+/// The samples' `seq` and `ts` within [`MAX_SAFE_INTEGER`], each failure named by its index.
+fn check_integers(samples: &[SampleInput]) -> Result<(), ApiError> {
+    let safe = |n: i128| n.abs() <= i128::from(MAX_SAFE_INTEGER);
+    let errors: Vec<FieldError> = samples
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            let seq = (!safe(i128::from(s.seq))).then(|| format!("samples[{i}].seq"));
+            let ts = (!safe(i128::from(s.ts))).then(|| format!("samples[{i}].ts"));
+            seq.into_iter().chain(ts)
+        })
+        .map(|field| FieldError::new(field, format!("must be within ±{MAX_SAFE_INTEGER}")))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
+}
+
 /// What became of a batch.
-#[derive(Debug, Serialize)]
-#[api_component]
+#[derive(Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct EnergyReceipt {
     /// Samples stored for the session (they count unless older than one already seen).
     pub accepted: u32,
@@ -318,8 +351,7 @@ pub struct EnergyReceipt {
 }
 
 /// One refused sample.
-#[derive(Debug, Serialize)]
-#[api_component]
+#[derive(Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct SampleRejection {
     /// Index in the batch.
     pub index: u32,
@@ -359,6 +391,7 @@ pub async fn post_energy(
             format!("must hold 1 to {MAX_BATCH} samples"),
         ));
     }
+    check_integers(&samples)?;
     access::admit(&pool, *id, trainee.0)
         .await?
         .require_live("energy is taken")?;
@@ -433,21 +466,11 @@ impl actix_web::FromRequest for Upgrade {
 }
 
 impl apistos::ApiComponent for Upgrade {
-    fn child_schemas(
-        _: apistos::OpenApiVersion,
-    ) -> Vec<(
-        String,
-        apistos::reference_or::ReferenceOr<apistos::ApistosSchema>,
-    )> {
+    fn child_schemas() -> Vec<(String, ReferenceOr<apistos::Schema>)> {
         Vec::new()
     }
 
-    fn schema(
-        _: apistos::OpenApiVersion,
-    ) -> Option<(
-        String,
-        apistos::reference_or::ReferenceOr<apistos::ApistosSchema>,
-    )> {
+    fn schema() -> Option<(String, ReferenceOr<apistos::Schema>)> {
         None
     }
 }

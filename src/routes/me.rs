@@ -6,8 +6,9 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use actix_web::web::{Data, Json};
 use apistos::web::{Scope, get, patch, resource, scope};
-use apistos::{api_component, api_operation};
+use apistos::{ApiComponent, api_operation};
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -24,8 +25,7 @@ pub fn routes() -> Scope {
 }
 
 /// The caller's profile.
-#[derive(Debug, Serialize)]
-#[api_component]
+#[derive(Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct Profile {
     /// Id.
     pub id: Uuid,
@@ -66,24 +66,53 @@ impl From<Account> for Profile {
     }
 }
 
-/// Profile changes; omitted fields stay as they are. Role and email cannot be changed: sending
-/// them (or any unknown field) is a 422, not silently ignored.
-#[derive(Debug, Deserialize)]
-#[api_component]
+/// Profile changes; omitted (or null) fields stay as they are. Role and email cannot be
+/// changed: sending them (or any unknown field) is a 422, not silently ignored.
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
-    /// 1 to 100 characters.
+    /// 1 to 100 characters, not only whitespace (which is trimmed from either end).
+    #[schemars(
+        length(min = 1, max = "validate::FULL_NAME_MAX_CHARS"),
+        regex = "validate::NAME_PATTERN"
+    )]
     pub full_name: Option<String>,
-    /// E.164.
+    /// E.164, e.g. `+919876543210`.
+    #[schemars(regex = "validate::MOBILE_PATTERN")]
     pub mobile: Option<String>,
     /// 20 to 400.
-    pub weight_kg: Option<f32>,
+    #[schemars(range(min = "validate::WEIGHT_KG_MIN", max = "validate::WEIGHT_KG_MAX"))]
+    pub weight_kg: Option<f64>,
     /// 1900 to five years ago.
-    pub birth_year: Option<i32>,
+    pub birth_year: Option<BirthYear>,
     /// `female` or `male`.
     pub sex: Option<Sex>,
     /// Appear anonymously on live leaderboards.
     pub hide_from_leaderboard: Option<bool>,
+}
+
+/// A birth year as `PATCH /me` takes it. Its own type so that its schema's upper bound is the
+/// year five years ago at the time the document is built, as [`validate::birth_year`] checks.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(transparent)]
+pub struct BirthYear(pub i32);
+
+impl JsonSchema for BirthYear {
+    fn schema_name() -> String {
+        "BirthYear".to_owned()
+    }
+
+    fn is_referenceable() -> bool {
+        false
+    }
+
+    fn json_schema(generator: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        let mut schema = i32::json_schema(generator).into_object();
+        let number = schema.number();
+        number.minimum = Some(f64::from(validate::BIRTH_YEAR_MIN));
+        number.maximum = Some(f64::from(validate::birth_year_max()));
+        schema.into()
+    }
 }
 
 /// The caller's profile.
@@ -91,7 +120,8 @@ pub struct ProfileUpdate {
     operation_id = "get_me",
     tag = "accounts",
     error_code = 401,
-    error_code = 404
+    error_code = 404,
+    error_code = 503
 )]
 pub async fn get_me(user: AuthUser, pool: Data<PgPool>) -> Result<Json<Profile>, ApiError> {
     let account = store::by_id(pool.get_ref(), user.id)
@@ -107,7 +137,8 @@ pub async fn get_me(user: AuthUser, pool: Data<PgPool>) -> Result<Json<Profile>,
     error_code = 400,
     error_code = 401,
     error_code = 404,
-    error_code = 422
+    error_code = 422,
+    error_code = 503
 )]
 pub async fn update_me(
     user: AuthUser,
@@ -125,15 +156,16 @@ pub async fn update_me(
     if let Some(weight) = update.weight_kg {
         checks.check("weight_kg", validate::weight_kg(weight));
     }
-    if let Some(year) = update.birth_year {
+    if let Some(BirthYear(year)) = update.birth_year {
         checks.check("birth_year", validate::birth_year(year));
     }
     checks.finish()?;
     let changes = ProfileChanges {
         full_name: update.full_name.map(|name| name.trim().to_owned()),
         mobile: update.mobile,
-        weight_kg: update.weight_kg,
-        birth_year: update.birth_year,
+        // In range, checked above, so narrowing only rounds.
+        weight_kg: update.weight_kg.map(|kg| kg as f32),
+        birth_year: update.birth_year.map(|BirthYear(year)| year),
         sex: update.sex,
         hide_from_leaderboard: update.hide_from_leaderboard,
     };

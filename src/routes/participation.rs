@@ -14,7 +14,7 @@ use actix_web::HttpRequest;
 use actix_web::web::{Data, Json, Path, Query};
 use apistos::actix::{CreatedJson, NoContent};
 use apistos::web::{Scope, delete, get, post, resource};
-use apistos::{api_component, api_operation};
+use apistos::{ApiComponent, api_operation};
 use bus_contracts::subjects;
 use bus_contracts::v1::{
     ActorKind, Booking, JoinState, Joined, TraineeCommand, WorkoutCommand, WorkoutStatus,
@@ -22,6 +22,7 @@ use bus_contracts::v1::{
 use chrono::{DateTime, Utc};
 use cultfit_actors::client::ActorClient;
 use cultfit_actors::schedule::DURATION_MINUTES;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -57,8 +58,7 @@ pub fn routes(workouts: Scope) -> Scope {
 }
 
 /// The outcome of a booking.
-#[derive(Debug, Serialize)]
-#[api_component]
+#[derive(Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct BookingView {
     /// `booked`, or `waitlisted` when full.
     pub status: Status,
@@ -68,18 +68,18 @@ pub struct BookingView {
 }
 
 /// Paging of the roster.
-#[derive(Debug, Deserialize)]
-#[api_component]
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct RosterQuery {
     /// Page size, 1 to 100 (default 50).
+    #[schemars(range(min = 1, max = "cursor::MAX_LIMIT"))]
     pub limit: Option<i64>,
     /// From the previous page's `next_cursor`.
+    #[schemars(regex = "cursor::OFFSET_PATTERN")]
     pub cursor: Option<String>,
 }
 
 /// What a joined trainee needs.
-#[derive(Debug, Serialize)]
-#[api_component]
+#[derive(Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct JoinView {
     /// `waiting` before the start, `live` after.
     pub state: JoinStateView,
@@ -108,14 +108,15 @@ pub struct JoinView {
     pub inbox_prefix: String,
 }
 
-/// Waiting room or live.
-#[derive(Debug, Serialize)]
-#[api_component]
+/// Where a joined trainee is: `waiting` (the workout has not started yet) or `live` (in progress).
+#[derive(Debug, Serialize, JsonSchema, ApiComponent)]
 #[serde(rename_all = "lowercase")]
+#[allow(
+    missing_docs,
+    reason = "described on the type: docs on variants would make its schema a `oneOf`, not an `enum`"
+)]
 pub enum JoinStateView {
-    /// Not started yet.
     Waiting,
-    /// In progress.
     Live,
 }
 
@@ -155,7 +156,8 @@ pub async fn book_workout(
     error_code = 400,
     error_code = 401,
     error_code = 403,
-    error_code = 404
+    error_code = 404,
+    error_code = 503
 )]
 pub async fn get_my_booking(
     trainee: Trainee,
@@ -204,7 +206,8 @@ pub async fn cancel_booking(
     error_code = 401,
     error_code = 403,
     error_code = 404,
-    error_code = 422
+    error_code = 422,
+    error_code = 503
 )]
 pub async fn list_registrations(
     trainer: Trainer,
@@ -217,10 +220,9 @@ pub async fn list_registrations(
     let offset = query
         .cursor
         .as_deref()
-        .map(cursor::decode::<i64>)
+        .map(cursor::decode_offset)
         .transpose()?
-        .unwrap_or(0)
-        .max(0);
+        .unwrap_or(0);
     Ok(Json(
         crate::workouts::queries::roster(&pool, *id, offset, limit).await?,
     ))

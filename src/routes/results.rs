@@ -28,7 +28,8 @@ pub fn routes(workouts: Scope) -> Scope {
     tag = "afterwards",
     error_code = 400,
     error_code = 401,
-    error_code = 404
+    error_code = 404,
+    error_code = 503
 )]
 pub async fn get_results(
     user: AuthUser,
@@ -47,7 +48,8 @@ pub async fn get_results(
     error_code = 401,
     error_code = 403,
     error_code = 404,
-    error_code = 409
+    error_code = 409,
+    error_code = 503
 )]
 pub async fn get_my_result(
     user: AuthUser,

@@ -5,19 +5,22 @@
 //! from PostgreSQL, which the actor has already written.
 
 use super::actors_call;
+use crate::accounts::validate;
 use crate::auth::{AuthUser, Trainer};
 use crate::error::ApiError;
-use crate::workouts::queries::{self, ListFilter, ListPosition};
+use crate::workouts::cursor::Keyset;
+use crate::workouts::queries::{self, ListFilter};
 use crate::workouts::views::WorkoutPage;
-use crate::workouts::{WORKOUT_TYPES, WorkoutView, cursor};
+use crate::workouts::{WORKOUT_TYPES, WorkoutType, WorkoutView, cursor};
 use actix_web::HttpRequest;
 use actix_web::web::{Data, Json, Path, Query};
 use apistos::actix::CreatedJson;
 use apistos::web::{Scope, get, post, resource, scope};
-use apistos::{api_component, api_operation};
+use apistos::{ApiComponent, api_operation};
 use bus_contracts::v1::{ActorKind, NewWorkout, TrainerCommand, WorkoutCommand, WorkoutStatus};
 use chrono::{DateTime, Utc};
 use cultfit_actors::client::ActorClient;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -45,50 +48,77 @@ pub fn routes() -> Scope {
     super::results::routes(super::feedback::routes(workouts))
 }
 
+/// Most characters in a title.
+const TITLE_MAX_CHARS: usize = 200;
+/// Most characters in a description.
+const DESCRIPTION_MAX_CHARS: usize = 5000;
+/// Most characters in a cancellation reason.
+const REASON_MAX_CHARS: usize = 500;
+// Bounds are separate constants: schemars takes only paths in `range(...)`.
+/// Shortest workout, minutes (the trainer's actor checks the same).
+const DURATION_MINUTES_MIN: i64 = *cultfit_actors::schedule::DURATION_MINUTES.start() as i64;
+/// Longest workout, minutes.
+const DURATION_MINUTES_MAX: i64 = *cultfit_actors::schedule::DURATION_MINUTES.end() as i64;
+/// Fewest places.
+const CAPACITY_MIN: i64 = 1;
+/// Most places.
+const CAPACITY_MAX: i64 = 100_000;
+
 /// A new workout.
-#[derive(Debug, Deserialize)]
-#[api_component]
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct CreateWorkout {
-    /// One of hiit, strength, yoga, dance, cardio, boxing, pilates, meditation.
+    /// The kind of session.
     #[serde(rename = "type")]
+    #[schemars(with = "WorkoutType")]
     pub workout_type: String,
-    /// 1 to 200 characters.
+    /// 1 to 200 characters, not only whitespace (which is trimmed from either end).
+    #[schemars(
+        length(min = 1, max = "TITLE_MAX_CHARS"),
+        regex = "validate::NAME_PATTERN"
+    )]
     pub title: String,
     /// Up to 5000 characters.
     #[serde(default)]
+    #[schemars(
+        length(max = "DESCRIPTION_MAX_CHARS"),
+        regex = "validate::TEXT_PATTERN"
+    )]
     pub description: String,
     /// In the future (RFC 3339).
     pub starts_at: DateTime<Utc>,
     /// 5 to 240.
+    #[schemars(range(min = "DURATION_MINUTES_MIN", max = "DURATION_MINUTES_MAX"))]
     pub duration_minutes: i64,
     /// 1 to 100 000.
+    #[schemars(range(min = "CAPACITY_MIN", max = "CAPACITY_MAX"))]
     pub capacity: i64,
 }
 
 /// A new time.
-#[derive(Debug, Deserialize)]
-#[api_component]
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct RescheduleWorkout {
-    /// New start, in the future.
+    /// New start, in the future (RFC 3339).
     pub starts_at: DateTime<Utc>,
     /// New duration (5 to 240); unchanged if omitted.
+    #[schemars(range(min = "DURATION_MINUTES_MIN", max = "DURATION_MINUTES_MAX"))]
     pub duration_minutes: Option<i64>,
 }
 
 /// Why a workout is cancelled.
-#[derive(Debug, Default, Deserialize)]
-#[api_component]
+#[derive(Debug, Default, Deserialize, JsonSchema, ApiComponent)]
 pub struct CancelWorkout {
-    /// Shown to trainees; up to 500 characters.
+    /// Shown to trainees; up to 500 characters (surrounding whitespace is trimmed; an empty
+    /// reason is no reason).
+    #[schemars(length(max = "REASON_MAX_CHARS"), regex = "validate::TEXT_PATTERN")]
     pub reason: Option<String>,
 }
 
 /// Listing filters and paging.
-#[derive(Debug, Deserialize)]
-#[api_component]
+#[derive(Debug, Deserialize, JsonSchema, ApiComponent)]
 pub struct ListQuery {
     /// Only this type.
     #[serde(rename = "type")]
+    #[schemars(with = "Option<WorkoutType>")]
     pub workout_type: Option<String>,
     /// Only this trainer's.
     pub trainer_id: Option<Uuid>,
@@ -97,8 +127,10 @@ pub struct ListQuery {
     /// Starting before (RFC 3339).
     pub to: Option<DateTime<Utc>>,
     /// Page size, 1 to 100 (default 20).
+    #[schemars(range(min = 1, max = "cursor::MAX_LIMIT"))]
     pub limit: Option<i64>,
     /// From the previous page's `next_cursor`.
+    #[schemars(regex = "cursor::KEYSET_PATTERN")]
     pub cursor: Option<String>,
 }
 
@@ -121,14 +153,27 @@ pub async fn create_workout(
     actors: Data<ActorClient>,
 ) -> Result<CreatedJson<WorkoutView>, ApiError> {
     let body = body.into_inner();
-    let mut checks = crate::accounts::validate::Checks::default();
+    let mut checks = validate::Checks::default();
     checks
         .check("type", known_type(&body.workout_type))
-        .check("title", length(body.title.trim(), 1, 200))
-        .check("description", length(&body.description, 0, 5000))
+        .check("title", validate::name(&body.title, TITLE_MAX_CHARS))
+        .check(
+            "description",
+            validate::text(&body.description, DESCRIPTION_MAX_CHARS),
+        )
         .check("starts_at", in_future(body.starts_at))
-        .check("duration_minutes", in_range(body.duration_minutes, 5, 240))
-        .check("capacity", in_range(body.capacity, 1, 100_000));
+        .check(
+            "duration_minutes",
+            in_range(
+                body.duration_minutes,
+                DURATION_MINUTES_MIN,
+                DURATION_MINUTES_MAX,
+            ),
+        )
+        .check(
+            "capacity",
+            in_range(body.capacity, CAPACITY_MIN, CAPACITY_MAX),
+        );
     checks.finish()?;
     let workout = NewWorkout {
         id: Uuid::now_v7(),
@@ -152,7 +197,8 @@ pub async fn create_workout(
     tag = "workouts",
     error_code = 400,
     error_code = 401,
-    error_code = 422
+    error_code = 422,
+    error_code = 503
 )]
 pub async fn list_workouts(
     _user: AuthUser,
@@ -161,16 +207,15 @@ pub async fn list_workouts(
     cache: Data<ListCache>,
 ) -> Result<Json<WorkoutPage>, ApiError> {
     let query = query.into_inner();
+    if let Some(workout_type) = &query.workout_type {
+        known_type(workout_type).map_err(|m| ApiError::invalid_field("type", m))?;
+    }
     let filter = ListFilter {
         workout_type: query.workout_type,
         trainer_id: query.trainer_id,
         from: query.from,
         to: query.to,
-        after: query
-            .cursor
-            .as_deref()
-            .map(cursor::decode::<ListPosition>)
-            .transpose()?,
+        after: query.cursor.as_deref().map(Keyset::decode).transpose()?,
         limit: cursor::limit(query.limit, 20)?,
     };
     let page = cache
@@ -178,7 +223,17 @@ pub async fn list_workouts(
             queries::list(&pool, &filter).await.map(Arc::new)
         })
         .await
-        .map_err(|err| ApiError::Unexpected(anyhow::anyhow!("{err:#}")))?;
+        .map_err(|err: Arc<anyhow::Error>| {
+            // The cache shares one error among its waiters; keep the cause chain for the log
+            // and for telling a saturated database from a bug.
+            let unavailable = crate::error::dependency_unavailable(&err);
+            let err = anyhow::anyhow!("{err:#}");
+            if unavailable {
+                ApiError::Unavailable(err)
+            } else {
+                ApiError::Unexpected(err)
+            }
+        })?;
     Ok(Json(page.as_ref().clone()))
 }
 
@@ -188,7 +243,8 @@ pub async fn list_workouts(
     tag = "workouts",
     error_code = 400,
     error_code = 401,
-    error_code = 404
+    error_code = 404,
+    error_code = 503
 )]
 pub async fn get_workout(
     _user: AuthUser,
@@ -219,10 +275,13 @@ pub async fn reschedule_workout(
     pool: Data<PgPool>,
     actors: Data<ActorClient>,
 ) -> Result<Json<WorkoutView>, ApiError> {
-    let mut checks = crate::accounts::validate::Checks::default();
+    let mut checks = validate::Checks::default();
     checks.check("starts_at", in_future(body.starts_at));
     if let Some(minutes) = body.duration_minutes {
-        checks.check("duration_minutes", in_range(minutes, 5, 240));
+        checks.check(
+            "duration_minutes",
+            in_range(minutes, DURATION_MINUTES_MIN, DURATION_MINUTES_MAX),
+        );
     }
     checks.finish()?;
     owned_by(&pool, *id, trainer.0.id).await?;
@@ -266,13 +325,14 @@ pub async fn cancel_workout(
             "expected {\"reason\": string} or no body".to_owned(),
         ));
     }
-    let reason = body
-        .and_then(|b| b.into_inner().reason)
+    let reason = body.and_then(|b| b.into_inner().reason);
+    if let Some(reason) = &reason {
+        validate::text(reason, REASON_MAX_CHARS)
+            .map_err(|m| ApiError::invalid_field("reason", m))?;
+    }
+    let reason = reason
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
-    if let Some(reason) = &reason {
-        length(reason, 1, 500).map_err(|m| ApiError::invalid_field("reason", m))?;
-    }
     lifecycle(
         &pool,
         &actors,
@@ -386,15 +446,6 @@ fn known_type(value: &str) -> Result<(), String> {
     }
 }
 
-fn length(value: &str, min: usize, max: usize) -> Result<(), String> {
-    let n = value.chars().count();
-    if (min..=max).contains(&n) {
-        Ok(())
-    } else {
-        Err(format!("must be {min} to {max} characters"))
-    }
-}
-
 fn in_future(at: DateTime<Utc>) -> Result<(), String> {
     if at > Utc::now() {
         Ok(())
@@ -419,10 +470,8 @@ mod tests {
     fn field_rules() {
         assert!(known_type("hiit").is_ok());
         assert!(known_type("HIIT").is_err());
-        assert!(length("", 1, 200).is_err());
-        assert!(length("Morning HIIT", 1, 200).is_ok());
         assert!(in_future(Utc::now() - chrono::TimeDelta::seconds(1)).is_err());
-        assert!(in_range(5, 5, 240).is_ok());
-        assert!(in_range(241, 5, 240).is_err());
+        assert!(in_range(5, DURATION_MINUTES_MIN, DURATION_MINUTES_MAX).is_ok());
+        assert!(in_range(241, DURATION_MINUTES_MIN, DURATION_MINUTES_MAX).is_err());
     }
 }

@@ -1,11 +1,13 @@
 //! After a workout: feedback (write and summary) and each user's history.
 
+use super::cursor::Keyset;
 use super::views::{State, TrainerRef};
 use anyhow::Context;
-use apistos::api_component;
+use apistos::ApiComponent;
 use chrono::{DateTime, Utc};
 use cultfit_actors::db;
-use serde::{Deserialize, Serialize};
+use schemars::JsonSchema;
+use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -77,8 +79,7 @@ pub async fn give_feedback(
 }
 
 /// One participant's feedback.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct FeedbackItem {
     /// Who gave it.
     pub trainee_id: Uuid,
@@ -93,8 +94,7 @@ pub struct FeedbackItem {
 }
 
 /// Feedback on one workout, for its trainer.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct FeedbackSummary {
     /// Average rating; null without feedback.
     pub average: Option<f64>,
@@ -126,18 +126,8 @@ pub async fn feedback_summary(pool: &PgPool, workout_id: Uuid) -> anyhow::Result
     })
 }
 
-/// Where a history page ends: the last item's start and id (newest first).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct HistoryPosition {
-    /// `starts_at` of the last item.
-    pub starts_at: DateTime<Utc>,
-    /// Its id.
-    pub id: Uuid,
-}
-
 /// The workout part of a history entry.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct PastWorkout {
     /// Id.
     pub id: Uuid,
@@ -157,8 +147,7 @@ pub struct PastWorkout {
 }
 
 /// A trainee's own result in a past workout (absent until results are computed).
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct OwnResult {
     /// Rank (1 is best).
     pub rank: i32,
@@ -171,8 +160,7 @@ pub struct OwnResult {
 }
 
 /// One past workout. Trainees get `result`; trainers get attendance and ratings.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct HistoryEntry {
     /// The workout.
     pub workout: PastWorkout,
@@ -194,8 +182,7 @@ pub struct HistoryEntry {
 }
 
 /// A page of history.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct HistoryPage {
     /// Newest first.
     pub items: Vec<HistoryEntry>,
@@ -207,7 +194,7 @@ pub struct HistoryPage {
 pub async fn trainee_history(
     pool: &PgPool,
     trainee_id: Uuid,
-    after: Option<&HistoryPosition>,
+    after: Option<&Keyset>,
     limit: i64,
 ) -> anyhow::Result<HistoryPage> {
     let rows = sqlx::query!(
@@ -272,7 +259,7 @@ pub async fn trainee_history(
 pub async fn trainer_history(
     pool: &PgPool,
     trainer_id: Uuid,
-    after: Option<&HistoryPosition>,
+    after: Option<&Keyset>,
     limit: i64,
 ) -> anyhow::Result<HistoryPage> {
     let rows = sqlx::query!(
@@ -326,10 +313,11 @@ fn page(mut items: Vec<HistoryEntry>, limit: i64) -> HistoryPage {
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(|last| {
-            super::cursor::encode(&HistoryPosition {
+            Keyset {
                 starts_at: last.workout.starts_at,
                 id: last.workout.id,
-            })
+            }
+            .encode()
         })
     } else {
         None
@@ -338,8 +326,7 @@ fn page(mut items: Vec<HistoryEntry>, limit: i64) -> HistoryPage {
 }
 
 /// One line of a workout's final ranking.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct RankingEntry {
     /// Final place (1 is best).
     pub rank: i32,
@@ -356,8 +343,7 @@ pub struct RankingEntry {
 }
 
 /// A workout's final ranking.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct Ranking {
     /// Best first.
     pub items: Vec<RankingEntry>,
@@ -396,8 +382,7 @@ pub async fn ranking(pool: &PgPool, workout_id: Uuid, viewer: Uuid) -> anyhow::R
 }
 
 /// A participant's own result in full.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct MyResult {
     /// Final place (1 is best).
     pub rank: i32,

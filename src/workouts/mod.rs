@@ -7,4 +7,4 @@ pub mod cursor;
 pub mod queries;
 pub mod views;
 
-pub use views::{WORKOUT_TYPES, WorkoutView};
+pub use views::{WORKOUT_TYPES, WorkoutType, WorkoutView};

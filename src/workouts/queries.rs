@@ -1,11 +1,10 @@
 //! Read queries for workouts and rosters.
 
-use super::cursor;
+use super::cursor::{self, Keyset};
 use super::views::{RosterEntry, RosterPage, State, Status, TrainerRef, WorkoutPage, WorkoutView};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use cultfit_actors::db;
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -21,18 +20,9 @@ pub struct ListFilter {
     /// Starting before.
     pub to: Option<DateTime<Utc>>,
     /// Resume after this position.
-    pub after: Option<ListPosition>,
+    pub after: Option<Keyset>,
     /// Page size.
     pub limit: i64,
-}
-
-/// Where a listing page ends: the sort key of its last item.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListPosition {
-    /// `starts_at` of the last item.
-    pub starts_at: DateTime<Utc>,
-    /// `id` of the last item (ties on `starts_at`).
-    pub id: Uuid,
 }
 
 /// One workout; `None` if unknown.
@@ -79,10 +69,11 @@ pub async fn list(pool: &PgPool, filter: &ListFilter) -> anyhow::Result<WorkoutP
     let next_cursor = if items.len() as i64 > filter.limit {
         items.truncate(filter.limit as usize);
         items.last().map(|last| {
-            cursor::encode(&ListPosition {
+            Keyset {
                 starts_at: last.starts_at,
                 id: last.id,
-            })
+            }
+            .encode()
         })
     } else {
         None
@@ -187,7 +178,7 @@ pub async fn roster(
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(RosterPage {
         items,
-        next_cursor: more.then(|| cursor::encode(&(offset + limit))),
+        next_cursor: more.then(|| cursor::encode_offset(offset + limit)),
     })
 }
 

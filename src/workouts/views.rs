@@ -1,8 +1,9 @@
 //! The JSON shapes of workouts and rosters.
 
-use apistos::api_component;
+use apistos::ApiComponent;
 use bus_contracts::v1::{RegistrationStatus, WorkoutState};
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -18,18 +19,41 @@ pub const WORKOUT_TYPES: [&str; 8] = [
     "meditation",
 ];
 
-/// Lifecycle state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[api_component]
+/// The document's name for a workout type: a string, one of [`WORKOUT_TYPES`]. Only a schema
+/// (fields stay `String`), so that adding a type stays a one-line change.
+pub struct WorkoutType;
+
+impl JsonSchema for WorkoutType {
+    fn schema_name() -> String {
+        "WorkoutType".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            metadata: Some(Box::new(schemars::schema::Metadata {
+                description: Some("The kind of session.".to_owned()),
+                ..Default::default()
+            })),
+            instance_type: Some(schemars::schema::InstanceType::String.into()),
+            enum_values: Some(WORKOUT_TYPES.iter().map(|&t| t.into()).collect()),
+            ..Default::default()
+        }
+        .into()
+    }
+}
+
+/// Lifecycle state: `scheduled` (not started; bookable), `live` (in progress), `ended` (over) or
+/// `cancelled` (called off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema, ApiComponent)]
 #[serde(rename_all = "lowercase")]
+#[allow(
+    missing_docs,
+    reason = "described on the type: docs on variants would make its schema a `oneOf`, not an `enum`"
+)]
 pub enum State {
-    /// Not started; bookable.
     Scheduled,
-    /// In progress.
     Live,
-    /// Over.
     Ended,
-    /// Called off.
     Cancelled,
 }
 
@@ -45,8 +69,7 @@ impl From<WorkoutState> for State {
 }
 
 /// Who teaches it.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct TrainerRef {
     /// Trainer id.
     pub id: Uuid,
@@ -55,13 +78,13 @@ pub struct TrainerRef {
 }
 
 /// A workout session.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct WorkoutView {
     /// Id.
     pub id: Uuid,
-    /// One of hiit, strength, yoga, dance, cardio, boxing, pilates, meditation.
+    /// The kind of session.
     #[serde(rename = "type")]
+    #[schemars(with = "WorkoutType")]
     pub workout_type: String,
     /// Title.
     pub title: String,
@@ -90,8 +113,7 @@ pub struct WorkoutView {
 }
 
 /// A page of workouts.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct WorkoutPage {
     /// Soonest first.
     pub items: Vec<WorkoutView>,
@@ -99,16 +121,17 @@ pub struct WorkoutPage {
     pub next_cursor: Option<String>,
 }
 
-/// A registration's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[api_component]
+/// A registration's status: `booked` (has a place), `waitlisted` (queued for a place) or
+/// `cancelled` (gave it up, or the workout was cancelled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema, ApiComponent)]
 #[serde(rename_all = "lowercase")]
+#[allow(
+    missing_docs,
+    reason = "described on the type: docs on variants would make its schema a `oneOf`, not an `enum`"
+)]
 pub enum Status {
-    /// Has a place.
     Booked,
-    /// Queued for a place.
     Waitlisted,
-    /// Gave it up (or the workout was cancelled).
     Cancelled,
 }
 
@@ -123,8 +146,7 @@ impl From<RegistrationStatus> for Status {
 }
 
 /// One trainee in a roster.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct RosterEntry {
     /// Trainee id.
     pub trainee_id: Uuid,
@@ -141,8 +163,7 @@ pub struct RosterEntry {
 }
 
 /// A page of a roster: booked trainees in booking order, then the waitlist in order.
-#[derive(Clone, Debug, Serialize)]
-#[api_component]
+#[derive(Clone, Debug, Serialize, JsonSchema, ApiComponent)]
 pub struct RosterPage {
     /// Entries.
     pub items: Vec<RosterEntry>,

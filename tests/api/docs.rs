@@ -1,8 +1,11 @@
 //! The OpenAPI document and the embedded Swagger UI.
+#![allow(clippy::expect_used, reason = "fixtures fail loudly")]
 
 use crate::helpers::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 // Probes and metrics are for operators and load balancers, which carry no user token.
 const PUBLIC_OPERATIONS: [&str; 6] = [
@@ -17,13 +20,68 @@ const PUBLIC_OPERATIONS: [&str; 6] = [
 #[tokio::test]
 async fn the_openapi_document_matches_the_snapshot() {
     let app = TestApp::spawn().await;
-    let spec: Value = app
+    let mut spec: Value = app
         .get("/openapi.json", None)
         .await
         .json()
         .await
         .unwrap_or_default();
+    // The latest birth year moves with the calendar: check it, then pin a placeholder.
+    let latest_birth_year =
+        &mut spec["components"]["schemas"]["ProfileUpdate"]["properties"]["birth_year"]["maximum"];
+    let five_years_ago = chrono::Datelike::year(&chrono::Utc::now()) - 5;
+    assert_eq!(latest_birth_year.as_f64(), Some(f64::from(five_years_ago)));
+    *latest_birth_year = Value::from("<five years ago>");
     insta::assert_json_snapshot!("openapi", spec);
+}
+
+/// The venv with the pinned Python tools (scripts/py-tools.txt): `CULTFIT_PY` as scripts/test
+/// exports it, else made (or found up to date) by `ensure_py_tools` in scripts/lib.sh.
+fn python_tools() -> PathBuf {
+    if let Ok(python) = std::env::var("CULTFIT_PY") {
+        return python.into();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new("bash")
+        .args(["-c", "source scripts/lib.sh && ensure_py_tools"])
+        .current_dir(root)
+        .status()
+        .expect("bash");
+    assert!(status.success(), "ensure_py_tools failed");
+    root.join(".local/venv/bin/python")
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_valid_for_the_version_it_declares() {
+    let app = TestApp::spawn().await;
+    let document = app
+        .get("/openapi.json", None)
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let spec: Value = serde_json::from_str(&document).unwrap_or_default();
+    assert_eq!(spec["openapi"], "3.0.3");
+
+    // openapi-spec-validator checks the document against the OpenAPI 3.0 schema, whose Schema
+    // Object admits no JSON Schema 2020-12 keyword (`const`, `type: [...]`, `$defs`, ...).
+    let file = tempfile::Builder::new()
+        .suffix(".json")
+        .tempfile()
+        .expect("temp file");
+    std::fs::write(file.path(), &document).expect("write the document");
+    let output = Command::new(python_tools())
+        .args(["-m", "openapi_spec_validator", "--schema", "3.0"])
+        .args(["--validation-errors", "all"])
+        .arg(file.path())
+        .output()
+        .expect("openapi-spec-validator");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test]

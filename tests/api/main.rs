@@ -1,6 +1,7 @@
 //! Black-box tests of the `cultfit` binary: each test starts the real executable against a fresh
 //! PostgreSQL database and its own nats-server, and talks to it over HTTP only.
 
+mod access;
 mod accounts;
 mod afterwards;
 mod bus;
@@ -14,6 +15,7 @@ mod live;
 mod operations;
 mod placement;
 mod private_pg;
+mod saturation;
 mod supervision;
 mod tokens;
 mod web_app;

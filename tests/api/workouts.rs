@@ -314,6 +314,42 @@ async fn the_list_is_paged_with_a_cursor() {
 }
 
 #[tokio::test]
+async fn every_cursor_of_the_documented_shape_is_answered_even_at_the_edges_of_time() {
+    let app = TestApp::spawn().await;
+    let trainer = app.signed_up("trainer").await;
+    let trainee = app.signed_up("trainee").await;
+    let created = app
+        .created_workout(token(&trainer), &new_workout(hours_ahead(10)))
+        .await;
+    let id = "ffffffffffffffffffffffffffffffff";
+    for cursor in [format!("0.{id}"), format!("999999999999999999.{id}")] {
+        let query = [("cursor", cursor.as_str())];
+        for (what, response) in [
+            ("listing", app.list_workouts(token(&trainee), &query).await),
+            (
+                "history",
+                app.get_query("/api/v1/me/history", &query, token(&trainee))
+                    .await,
+            ),
+        ] {
+            assert_eq!(response.status(), StatusCode::OK, "{what} after {cursor}");
+        }
+    }
+    let roster = app
+        .roster(
+            token(&trainer),
+            id_of(&created),
+            &[("cursor", "999999999999999999")],
+        )
+        .await;
+    assert_eq!(roster.status(), StatusCode::OK);
+    for bad in ["-1.ffffffffffffffffffffffffffffffff", "not-a-cursor"] {
+        let response = app.list_workouts(token(&trainee), &[("cursor", bad)]).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
+#[tokio::test]
 async fn a_page_limit_over_100_is_422() {
     let app = TestApp::spawn().await;
     let trainer = app.signed_up("trainer").await;
@@ -1256,5 +1292,32 @@ async fn the_start_window_is_configurable() {
     assert_eq!(
         early["code"], "too_early",
         "with no window, two minutes early is too early"
+    );
+}
+
+#[tokio::test]
+async fn commands_racing_to_an_unknown_workout_are_all_answered_404() {
+    // Each finds no actor, asks for one, and hears that the workout does not exist; none may be
+    // swallowed by an activation that is finding that out (it would wait out its timeout: 503).
+    // Spread out, so that some arrive while an activation is under way.
+    let app = TestApp::spawn().await;
+    let trainee = app.signed_up("trainee").await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let mut requests = Vec::new();
+    for _ in 0..200 {
+        let (api, token, id) = (app.api.clone(), token(&trainee).to_owned(), unknown.clone());
+        requests.push(tokio::spawn(async move {
+            api.cancel_booking(&token, &id).await.status()
+        }));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut statuses = Vec::new();
+    for request in requests {
+        // A request task that panicked shows as a 500.
+        statuses.push(request.await.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::NOT_FOUND),
+        "{statuses:?}"
     );
 }

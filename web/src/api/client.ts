@@ -7,6 +7,8 @@ import { session } from "../session";
 
 export type Schemas = components["schemas"];
 export type Workout = Schemas["WorkoutView"];
+/** One of the workout types the API knows (its selects offer only `WORKOUT_TYPES`). */
+export type WorkoutType = Schemas["WorkoutType"];
 
 export const client = createClient<paths>({ baseUrl: "" });
 client.use({

@@ -2,77 +2,6 @@
 // Do not edit: re-run `npm run api-types` after an API change.
 
 export interface paths {
-    "/health/live": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The process is up and serving HTTP. */
-        get: operations["get_health_live"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/health/ready": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** PostgreSQL and NATS are both reachable; 503 (naming what is down) otherwise. */
-        get: operations["get_health_ready"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/metrics": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Prometheus metrics of this node: actors active per kind, activations, commands and their
-         * @description duration, lease renewals, domain events published.
-         */
-        get: operations["get_metrics"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/auth/register": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Register a trainee or a trainer, and sign in. */
-        post: operations["register_user"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -84,10 +13,28 @@ export interface paths {
         put?: never;
         /**
          * Sign in with email and password. Any mismatch is the same 401.
-         * @description Too many failures for one account lock it for a while: every login for it, even with the
+         * @description \
+         *     Too many failures for one account lock it for a while: every login for it, even with the\
          *     right password, is then 429 with `Retry-After`.
          */
         post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign out: revoke the session the refresh token belongs to. Idempotent. */
+        post: operations["logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -114,7 +61,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/auth/logout": {
+    "/api/v1/auth/register": {
         parameters: {
             query?: never;
             header?: never;
@@ -123,8 +70,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign out: revoke the session the refresh token belongs to. Idempotent. */
-        post: operations["logout"];
+        /** Register a trainee or a trainer, and sign in. */
+        post: operations["register_user"];
         delete?: never;
         options?: never;
         head?: never;
@@ -201,20 +148,17 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/workouts/{id}/reschedule": {
+    "/api/v1/workouts/{id}/board": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The whole live board (its trainer, while the workout is live). */
+        get: operations["get_board"];
         put?: never;
-        /**
-         * Move a workout (its trainer, while scheduled). The new time must not overlap another of the
-         * @description trainer's workouts.
-         */
-        post: operations["reschedule_workout"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -238,23 +182,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/workouts/{id}/start": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Go live (its trainer; from 15 minutes before the start). */
-        post: operations["start_workout"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/workouts/{id}/end": {
         parameters: {
             query?: never;
@@ -266,6 +193,173 @@ export interface paths {
         put?: never;
         /** Finish (its trainer; only while live). Results follow. */
         post: operations["end_workout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workouts/{id}/energy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send energy samples (apps without NATS).
+         * @description \
+         *     For a trainee with a booked place, while the workout is live. The samples join the same\
+         *     pipeline as a wearable's: stored in the `ENERGY` stream and read by the workout's owner, which\
+         *     may still refuse one (e.g. energy rising impossibly fast).
+         */
+        post: operations["post_energy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workouts/{id}/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The feedback on a workout: average, count and every item (its trainer only). */
+        get: operations["get_feedback"];
+        put?: never;
+        /** Rate a workout you took part in, once it has ended. Giving feedback again replaces it. */
+        post: operations["give_feedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workouts/{id}/join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enter a workout you booked: the waiting room before the start, the live session after.
+         * @description Returns where the wearable publishes and a device credential for it.
+         */
+        post: operations["join_workout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workouts/{id}/leaderboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The current leaderboard.
+         * @description \
+         *     As the stream's latest `frame` shows it to you (its trainer or a booked trainee, while the\
+         *     workout is live).
+         */
+        get: operations["get_leaderboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workouts/{id}/leave": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Leave a workout you joined. */
+        post: operations["leave_workout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workouts/{id}/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a workout live (Server-Sent Events).
+         * @description \
+         *     For its trainer and its booked trainees. Events: `waiting {participants_waiting, starts_at}` before the start, `started {at}`, one `frame`\
+         *     per tick (top 10, your place, your neighbours), then `ended {at, result}` and the stream\
+         *     closes; also `rescheduled {starts_at}` and `cancelled {reason}`. Browsers pass `?ticket=`\
+         *     (from `join` or `POST /live/tickets`) instead of the header.
+         */
+        get: operations["follow_live"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workouts/{id}/live/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Get a ticket for the live streams.
+         * @description \
+         *     For its trainer and its booked trainees: a short-lived `?ticket=` for browsers, which cannot\
+         *     set the Authorization header on `EventSource` or WebSocket.
+         */
+        post: operations["issue_live_ticket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workouts/{id}/live/ws": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a workout live (WebSocket).
+         * @description \
+         *     The same events as the SSE stream, each a text message `{"event": name, "data": {...}}`. Same access rules and `?ticket=`.
+         */
+        get: operations["follow_live_ws"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -302,7 +396,8 @@ export interface paths {
         };
         /**
          * Your booking for a workout (trainees).
-         * @description Booked, or waitlisted with your position; cancelled once given up. 404 when you never booked it.
+         * @description \
+         *     Booked, or waitlisted with your position; cancelled once given up. 404 when you never booked it.
          */
         get: operations["get_my_booking"];
         put?: never;
@@ -314,7 +409,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/workouts/{id}/join": {
+    "/api/v1/workouts/{id}/reschedule": {
         parameters: {
             query?: never;
             header?: never;
@@ -324,169 +419,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Enter a workout you booked: the waiting room before the start, the live session after.
-         * @description Returns where the wearable publishes and a device credential for it.
+         * Move a workout (its trainer, while scheduled). The new time must not overlap another of the
+         * @description trainer's workouts.
          */
-        post: operations["join_workout"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/workouts/{id}/leave": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Leave a workout you joined. */
-        post: operations["leave_workout"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/workouts/{id}/live": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Follow a workout live (Server-Sent Events).
-         * @description For its trainer and its booked trainees. Events: `waiting {participants_waiting, starts_at}` before the start, `started {at}`, one `frame`
-         *     per tick (top 10, your place, your neighbours), then `ended {at, result}` and the stream
-         *     closes; also `rescheduled {starts_at}` and `cancelled {reason}`. Browsers pass `?ticket=`
-         *     (from `join` or `POST /live/tickets`) instead of the header.
-         */
-        get: operations["follow_live"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/workouts/{id}/live/ws": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Follow a workout live (WebSocket).
-         * @description The same events as the SSE stream, each a text message `{"event": name, "data": {...}}`. Same access rules and `?ticket=`.
-         */
-        get: operations["follow_live_ws"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/workouts/{id}/live/tickets": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Get a ticket for the live streams.
-         * @description For its trainer and its booked trainees: a short-lived `?ticket=` for browsers, which cannot
-         *     set the Authorization header on `EventSource` or WebSocket.
-         */
-        post: operations["issue_live_ticket"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/workouts/{id}/leaderboard": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The current leaderboard.
-         * @description As the stream's latest `frame` shows it to you (its trainer or a booked trainee, while the
-         *     workout is live).
-         */
-        get: operations["get_leaderboard"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/workouts/{id}/energy": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Send energy samples (apps without NATS).
-         * @description For a trainee with a booked place, while the workout is live. The samples join the same
-         *     pipeline as a wearable's: stored in the `ENERGY` stream and read by the workout's owner, which
-         *     may still refuse one (e.g. energy rising impossibly fast).
-         */
-        post: operations["post_energy"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/workouts/{id}/board": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The whole live board (its trainer, while the workout is live). */
-        get: operations["get_board"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/workouts/{id}/feedback": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The feedback on a workout: average, count and every item (its trainer only). */
-        get: operations["get_feedback"];
-        put?: never;
-        /** Rate a workout you took part in, once it has ended. Giving feedback again replaces it. */
-        post: operations["give_feedback"];
+        post: operations["reschedule_workout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -527,6 +463,77 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workouts/{id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Go live (its trainer; from 15 minutes before the start). */
+        post: operations["start_workout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The process is up and serving HTTP. */
+        get: operations["get_health_live"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** PostgreSQL and NATS are both reachable; 503 (naming what is down) otherwise. */
+        get: operations["get_health_ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics of this node: actors active per kind, activations, commands and their
+         * @description duration, lease renewals, domain events published.
+         */
+        get: operations["get_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -537,25 +544,22 @@ export interface components {
          */
         BoardView: {
             /**
-             * Format: uint64
-             * @description The owner's lease epoch (changes after a failover).
-             */
-            epoch: number;
-            /**
-             * Format: uint64
-             * @description Tick number within the epoch.
-             */
-            tick: number;
-            /**
              * Format: date-time
              * @description When the ranking was taken.
              */
             at: string;
             /**
+             * Format: uint64
+             * @description The owner's lease epoch (changes after a failover).
+             */
+            epoch: number;
+            /**
              * Format: uint32
              * @description Everyone ranked (`places` may hold fewer, see `limit`).
              */
             participants: number;
+            /** @description Best first; trainees who hide from leaderboards are anonymous here too. */
+            places: components["schemas"]["Place"][];
             /**
              * Format: uint64
              * @description Samples accepted so far in this session.
@@ -566,8 +570,11 @@ export interface components {
              * @description Samples refused so far (malformed, too fast, out of the window, ...).
              */
             samples_rejected: number;
-            /** @description Best first; trainees who hide from leaderboards are anonymous here too. */
-            places: components["schemas"]["Place"][];
+            /**
+             * Format: uint64
+             * @description Tick number within the epoch.
+             */
+            tick: number;
         };
         /**
          * BookingView
@@ -587,7 +594,7 @@ export interface components {
          * @description Why a workout is cancelled.
          */
         CancelWorkout: {
-            /** @description Shown to trainees; up to 500 characters. */
+            /** @description Shown to trainees; up to 500 characters (surrounding whitespace is trimmed; an empty reason is no reason). */
             reason?: string | null;
         };
         /**
@@ -595,30 +602,30 @@ export interface components {
          * @description A new workout.
          */
         CreateWorkout: {
-            /** @description 1 to 200 characters. */
-            title: string;
+            /**
+             * Format: int64
+             * @description 1 to 100 000.
+             */
+            capacity: number;
             /**
              * @description Up to 5000 characters.
              * @default
              */
             description: string;
-            /** @description One of hiit, strength, yoga, dance, cardio, boxing, pilates, meditation. */
-            type: string;
-            /**
-             * Format: date-time
-             * @description In the future (RFC 3339).
-             */
-            starts_at: string;
             /**
              * Format: int64
              * @description 5 to 240.
              */
             duration_minutes: number;
             /**
-             * Format: int64
-             * @description 1 to 100 000.
+             * Format: date-time
+             * @description In the future (RFC 3339).
              */
-            capacity: number;
+            starts_at: string;
+            /** @description 1 to 200 characters, not only whitespace (which is trimmed from either end). */
+            title: string;
+            /** @description The kind of session. */
+            type: components["schemas"]["WorkoutType"];
         };
         /**
          * EnergyBatch
@@ -630,11 +637,8 @@ export interface components {
         };
         /** @description One participant's feedback. */
         FeedbackItem: {
-            /**
-             * Format: uuid
-             * @description Who gave it.
-             */
-            trainee_id: string;
+            /** @description Optional comment. */
+            comment?: string | null;
             /** @description Their name. */
             full_name: string;
             /**
@@ -642,8 +646,11 @@ export interface components {
              * @description 1 to 5.
              */
             rating: number;
-            /** @description Optional comment. */
-            comment?: string | null;
+            /**
+             * Format: uuid
+             * @description Who gave it.
+             */
+            trainee_id: string;
             /**
              * Format: date-time
              * @description When it was last given.
@@ -673,32 +680,25 @@ export interface components {
          * @description One tick of the leaderboard, sliced for one viewer.
          */
         FrameView: {
-            /**
-             * Format: uint64
-             * @description The owner's lease epoch (changes after a failover).
-             */
-            epoch: number;
-            /**
-             * Format: uint64
-             * @description Tick number within the epoch.
-             */
-            tick: number;
+            /** @description The viewer and up to [`NEIGHBOURS`] places on each side (empty if not on the board). */
+            around: components["schemas"]["Place"][];
             /**
              * Format: date-time
              * @description When the ranking was taken.
              */
             at: string;
             /**
+             * Format: uint64
+             * @description The owner's lease epoch (changes after a failover).
+             */
+            epoch: number;
+            /** @description The viewer's own place, if they are on the board. */
+            me?: components["schemas"]["MyPlace"] | null;
+            /**
              * Format: uint32
              * @description Everyone ranked.
              */
             participants: number;
-            /** @description The best [`TOP_N`]. */
-            top: components["schemas"]["Place"][];
-            /** @description The viewer's own place, if they are on the board. */
-            me?: components["schemas"]["MyPlace"] | (null);
-            /** @description The viewer and up to [`NEIGHBOURS`] places on each side (empty if not on the board). */
-            around: components["schemas"]["Place"][];
             /**
              * Format: uint64
              * @description Samples accepted and rejected so far in this session.
@@ -709,19 +709,26 @@ export interface components {
              * @description See `samples_accepted`.
              */
             samples_rejected: number;
+            /**
+             * Format: uint64
+             * @description Tick number within the epoch.
+             */
+            tick: number;
+            /** @description The best [`TOP_N`]. */
+            top: components["schemas"]["Place"][];
         };
         /**
          * GiveFeedback
          * @description A participant's feedback.
          */
         GiveFeedback: {
+            /** @description Optional, up to 2000 characters (surrounding whitespace is trimmed; an empty comment is no comment). */
+            comment?: string | null;
             /**
              * Format: int64
              * @description 1 (poor) to 5 (great).
              */
             rating: number;
-            /** @description Optional, up to 2000 characters. */
-            comment?: string | null;
         };
         /**
          * Health
@@ -733,15 +740,6 @@ export interface components {
         };
         /** @description One past workout. Trainees get `result`; trainers get attendance and ratings. */
         HistoryEntry: {
-            /** @description The workout. */
-            workout: components["schemas"]["PastWorkout"];
-            /** @description Trainee: their result, or null when none was recorded. */
-            result?: components["schemas"]["OwnResult"] | null;
-            /**
-             * Format: int64
-             * @description Trainer: trainees who held a place.
-             */
-            booked?: number | null;
             /**
              * Format: int64
              * @description Trainer: trainees who joined.
@@ -754,9 +752,18 @@ export interface components {
             average_rating?: number | null;
             /**
              * Format: int64
+             * @description Trainer: trainees who held a place.
+             */
+            booked?: number | null;
+            /**
+             * Format: int64
              * @description Trainer: how many gave feedback.
              */
             feedback_count?: number | null;
+            /** @description Trainee: their result, or null when none was recorded. */
+            result?: components["schemas"]["OwnResult"] | null;
+            /** @description The workout. */
+            workout: components["schemas"]["PastWorkout"];
         };
         /**
          * HistoryPage
@@ -768,57 +775,43 @@ export interface components {
             /** @description Pass as `cursor` for the next page; null on the last page. */
             next_cursor?: string | null;
         };
-        /** @description Waiting room or live. */
+        /**
+         * @description Where a joined trainee is: `waiting` (the workout has not started yet) or `live` (in progress).
+         * @enum {string}
+         */
         JoinStateView: "waiting" | "live";
         /**
          * JoinView
          * @description What a joined trainee needs.
          */
         JoinView: {
-            /** @description `waiting` before the start, `live` after. */
-            state: components["schemas"]["JoinStateView"];
+            /** @description The wearable's NATS credential (send it as the CONNECT `auth_token`), bound to this trainee and workout: it may publish on `energy_subject` and nothing else, until the workout's scheduled end plus the auto-end grace, when the bus closes the connection. Joining again issues a fresh one (e.g. after a reschedule). */
+            device_token: string;
+            /** @description The NATS subject the trainee's wearable publishes energy samples on. */
+            energy_subject: string;
+            /** @description The wearable's NATS inbox prefix (set it as the client's inbox prefix): publishing a sample with a reply subject below it gets JetStream's acknowledgement once the sample is stored, so a wearable can resend what was not acknowledged (duplicates are harmless). */
+            inbox_prefix: string;
+            /** @description The live event stream (SSE) of this workout, with a short-lived `?ticket=` so a browser can open it without the Authorization header. */
+            live_url: string;
+            /** @description NATS server(s) for the wearable, comma separated. */
+            nats_url: string;
+            /** @description The same bus over WebSocket, for wearables in a browser (null when the service was not told one: `CULTFIT_PUBLIC_NATS_WS_URL`). */
+            nats_ws_url?: string | null;
             /**
              * Format: date-time
              * @description When the workout starts (for the countdown).
              */
             starts_at: string;
-            /**
-             * @description The live event stream (SSE) of this workout, with a short-lived `?ticket=` so a browser
-             *     can open it without the Authorization header.
-             */
-            live_url: string;
+            /** @description `waiting` before the start, `live` after. */
+            state: components["schemas"]["JoinStateView"];
             /** @description The same events over a WebSocket, with the same ticket. */
             ws_url: string;
-            /** @description The NATS subject the trainee's wearable publishes energy samples on. */
-            energy_subject: string;
-            /**
-             * @description The wearable's NATS credential (send it as the CONNECT `auth_token`), bound to this
-             *     trainee and workout: it may publish on `energy_subject` and nothing else, until the
-             *     workout's scheduled end plus the auto-end grace, when the bus closes the connection.
-             *     Joining again issues a fresh one (e.g. after a reschedule).
-             */
-            device_token: string;
-            /** @description NATS server(s) for the wearable, comma separated. */
-            nats_url: string;
-            /**
-             * @description The same bus over WebSocket, for wearables in a browser (null when the service was not
-             *     told one: `CULTFIT_PUBLIC_NATS_WS_URL`).
-             */
-            nats_ws_url?: string | null;
-            /**
-             * @description The wearable's NATS inbox prefix (set it as the client's inbox prefix): publishing a
-             *     sample with a reply subject below it gets JetStream's acknowledgement once the sample is
-             *     stored, so a wearable can resend what was not acknowledged (duplicates are harmless).
-             */
-            inbox_prefix: string;
         };
         /**
          * LiveTicket
          * @description A ticket to open a live stream where headers cannot be set.
          */
         LiveTicket: {
-            /** @description Pass as `?ticket=`; bound to this workout and to you. */
-            ticket: string;
             /**
              * Format: int64
              * @description Seconds the ticket stays valid for opening a stream (an open stream is not cut).
@@ -826,6 +819,8 @@ export interface components {
             expires_in: number;
             /** @description The SSE stream, ticket included. */
             live_url: string;
+            /** @description Pass as `?ticket=`; bound to this workout and to you. */
+            ticket: string;
             /** @description The WebSocket stream, ticket included. */
             ws_url: string;
         };
@@ -842,15 +837,15 @@ export interface components {
         /** @description The viewer's own standing. */
         MyPlace: {
             /**
-             * Format: uint32
-             * @description 1 is best.
-             */
-            rank: number;
-            /**
              * Format: int64
              * @description Energy points so far.
              */
             energy: number;
+            /**
+             * Format: uint32
+             * @description 1 is best.
+             */
+            rank: number;
             /**
              * Format: uint8
              * @description Latest effort rating, 0 to 100.
@@ -864,95 +859,85 @@ export interface components {
         MyResult: {
             /**
              * Format: int32
-             * @description Final place (1 is best).
+             * @description Seconds with effort.
              */
-            rank: number;
+            active_seconds: number;
+            /**
+             * Format: float
+             * @description Estimated kcal.
+             */
+            calories: number;
+            /**
+             * Format: int64
+             * @description Energy points.
+             */
+            energy: number;
+            /** @description Cumulative energy at each second. */
+            energy_curve: number[];
             /**
              * Format: int64
              * @description How many were ranked.
              */
             participants: number;
-            /**
-             * Format: int64
-             * @description Energy points.
-             */
-            energy: number;
-            /**
-             * Format: float
-             * @description Estimated kcal.
-             */
-            calories: number;
-            /**
-             * Format: int32
-             * @description Seconds with effort.
-             */
-            active_seconds: number;
             /** @description Average rating (0 to 100) of each minute. */
             per_minute: number[];
-            /** @description Cumulative energy at each second. */
-            energy_curve: number[];
+            /**
+             * Format: int32
+             * @description Final place (1 is best).
+             */
+            rank: number;
         };
         /** @description A trainee's own result in a past workout (absent until results are computed). */
         OwnResult: {
             /**
              * Format: int32
-             * @description Rank (1 is best).
+             * @description Seconds with effort.
              */
-            rank: number;
-            /**
-             * Format: int64
-             * @description Energy points.
-             */
-            energy: number;
+            active_seconds: number;
             /**
              * Format: float
              * @description Estimated kcal.
              */
             calories: number;
             /**
-             * Format: int32
-             * @description Seconds with effort.
+             * Format: int64
+             * @description Energy points.
              */
-            active_seconds: number;
+            energy: number;
+            /**
+             * Format: int32
+             * @description Rank (1 is best).
+             */
+            rank: number;
         };
         /** @description The workout part of a history entry. */
         PastWorkout: {
-            /** @description Title. */
-            title: string;
-            /** @description Type. */
-            type: string;
-            /**
-             * Format: uuid
-             * @description Id.
-             */
-            id: string;
-            /** @description The trainer. */
-            trainer: components["schemas"]["TrainerRef"];
-            /**
-             * Format: date-time
-             * @description Start.
-             */
-            starts_at: string;
             /**
              * Format: int32
              * @description Duration in minutes.
              */
             duration_minutes: number;
+            /**
+             * Format: uuid
+             * @description Id.
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description Start.
+             */
+            starts_at: string;
             /** @description Ended (or cancelled, for trainers). */
             state: components["schemas"]["State"];
+            /** @description Title. */
+            title: string;
+            /** @description The trainer. */
+            trainer: components["schemas"]["TrainerRef"];
+            /** @description Type. */
+            type: string;
         };
         /** @description One place on the board as a client sees it. */
         Place: {
-            /**
-             * Format: uint32
-             * @description 1 is best.
-             */
-            rank: number;
-            /**
-             * Format: uuid
-             * @description The trainee; null for those who hide from leaderboards (except to themselves).
-             */
-            user_id?: string | null;
             /** @description Their name, or "Anonymous". */
             display_name: string;
             /**
@@ -961,10 +946,49 @@ export interface components {
              */
             energy: number;
             /**
+             * Format: uint32
+             * @description 1 is best.
+             */
+            rank: number;
+            /**
              * Format: uint8
              * @description Latest effort rating, 0 to 100.
              */
             rating: number;
+            /**
+             * Format: uuid
+             * @description The trainee; null for those who hide from leaderboards (except to themselves).
+             */
+            user_id?: string | null;
+        };
+        /**
+         * Problem
+         * @description An RFC 9457 problem document: the body of every error response (`application/problem+json`).
+         */
+        Problem: {
+            /**
+             * @description The stable, machine-readable error code.
+             * @enum {string}
+             */
+            code: "malformed_request" | "validation_failed" | "unauthenticated" | "invalid_credentials" | "invalid_token" | "token_expired" | "invalid_refresh_token" | "refresh_token_reused" | "forbidden" | "not_found" | "email_taken" | "conflict" | "invalid_state" | "too_early" | "schedule_overlap" | "already_registered" | "already_in_session" | "rate_limited" | "unavailable" | "timeout" | "internal";
+            /** @description What went wrong, for a person to read (nothing internal for 5xx). */
+            detail: string;
+            /** @description With `validation_failed` (422): every invalid field. */
+            errors?: {
+                /** @description The JSON field name (`body` when the body as a whole has the wrong shape). */
+                field: string;
+                /** @description What is wrong, for a person to read. */
+                message: string;
+            }[];
+            /**
+             * Format: uint16
+             * @description The HTTP status.
+             */
+            status: number;
+            /** @description The HTTP status's reason phrase. */
+            title: string;
+            /** @description `urn:cultfit:problem:<code>`. */
+            type: string;
         };
         /**
          * Profile
@@ -972,62 +996,61 @@ export interface components {
          */
         Profile: {
             /**
-             * Format: uuid
-             * @description Id.
-             */
-            id: string;
-            /** @description Role (cannot be changed). */
-            role: components["schemas"]["Role"];
-            /** @description Full name. */
-            full_name: string;
-            /** @description Email (cannot be changed). */
-            email: string;
-            /** @description Mobile (E.164). */
-            mobile: string;
-            /**
-             * Format: float
-             * @description Body weight in kg, for calorie estimates.
-             */
-            weight_kg?: number | null;
-            /**
              * Format: int32
              * @description Birth year, for calorie estimates.
              */
             birth_year?: number | null;
-            /** @description Sex, for calorie estimates. */
-            sex?: components["schemas"]["Sex"] | (null);
-            /** @description Appear anonymously on live leaderboards. */
-            hide_from_leaderboard: boolean;
             /**
              * Format: date-time
              * @description When the account was created.
              */
             created_at: string;
+            /** @description Email (cannot be changed). */
+            email: string;
+            /** @description Full name. */
+            full_name: string;
+            /** @description Appear anonymously on live leaderboards. */
+            hide_from_leaderboard: boolean;
+            /**
+             * Format: uuid
+             * @description Id.
+             */
+            id: string;
+            /** @description Mobile (E.164). */
+            mobile: string;
+            /** @description Role (cannot be changed). */
+            role: components["schemas"]["Role"];
+            /** @description Sex, for calorie estimates. */
+            sex?: components["schemas"]["Sex"] | null;
+            /**
+             * Format: float
+             * @description Body weight in kg, for calorie estimates.
+             */
+            weight_kg?: number | null;
         };
         /**
          * ProfileUpdate
-         * @description Profile changes; omitted fields stay as they are. Role and email cannot be changed: sending
-         *     them (or any unknown field) is a 422, not silently ignored.
+         * @description Profile changes; omitted (or null) fields stay as they are. Role and email cannot be changed: sending them (or any unknown field) is a 422, not silently ignored.
          */
         ProfileUpdate: {
-            /** @description 1 to 100 characters. */
-            full_name?: string | null;
-            /** @description E.164. */
-            mobile?: string | null;
-            /**
-             * Format: float
-             * @description 20 to 400.
-             */
-            weight_kg?: number | null;
             /**
              * Format: int32
              * @description 1900 to five years ago.
              */
             birth_year?: number | null;
-            /** @description `female` or `male`. */
-            sex?: components["schemas"]["Sex"] | (null);
+            /** @description 1 to 100 characters, not only whitespace (which is trimmed from either end). */
+            full_name?: string | null;
             /** @description Appear anonymously on live leaderboards. */
             hide_from_leaderboard?: boolean | null;
+            /** @description E.164, e.g. `+919876543210`. */
+            mobile?: string | null;
+            /** @description `female` or `male`. */
+            sex?: components["schemas"]["Sex"] | null;
+            /**
+             * Format: double
+             * @description 20 to 400.
+             */
+            weight_kg?: number | null;
         };
         /**
          * Ranking
@@ -1041,14 +1064,14 @@ export interface components {
         RankingEntry: {
             /**
              * Format: int32
-             * @description Final place (1 is best).
+             * @description Seconds with effort.
              */
-            rank: number;
+            active_seconds: number;
             /**
-             * Format: uuid
-             * @description The trainee; null for those who hide from leaderboards (except to themselves).
+             * Format: float
+             * @description Estimated kcal.
              */
-            user_id?: string | null;
+            calories: number;
             /** @description Their name, or "Anonymous" when hidden. */
             display_name: string;
             /**
@@ -1057,15 +1080,15 @@ export interface components {
              */
             energy: number;
             /**
-             * Format: float
-             * @description Estimated kcal.
-             */
-            calories: number;
-            /**
              * Format: int32
-             * @description Seconds with effort.
+             * @description Final place (1 is best).
              */
-            active_seconds: number;
+            rank: number;
+            /**
+             * Format: uuid
+             * @description The trainee; null for those who hide from leaderboards (except to themselves).
+             */
+            user_id?: string | null;
         };
         /**
          * RefreshRequest
@@ -1080,16 +1103,19 @@ export interface components {
          * @description A new account.
          */
         RegisterRequest: {
-            /** @description `trainee` or `trainer`. Parsed during validation so a bad value is reported on this field. */
-            role: components["schemas"]["Role"];
-            /** @description 1 to 100 characters. */
-            full_name: string;
-            /** @description A valid address; unique, compared case-insensitively. */
+            /**
+             * Format: email
+             * @description A valid address; unique, compared case-insensitively.
+             */
             email: string;
+            /** @description 1 to 100 characters, not only whitespace (which is trimmed from either end). */
+            full_name: string;
             /** @description E.164, e.g. `+919876543210`. */
             mobile: string;
             /** @description 8 to 128 characters. */
             password: string;
+            /** @description `trainee` or `trainer`. Parsed during validation so a bad value is reported on this field. */
+            role: components["schemas"]["Role"];
         };
         /**
          * RescheduleWorkout
@@ -1097,44 +1123,47 @@ export interface components {
          */
         RescheduleWorkout: {
             /**
-             * Format: date-time
-             * @description New start, in the future.
-             */
-            starts_at: string;
-            /**
              * Format: int64
              * @description New duration (5 to 240); unchanged if omitted.
              */
             duration_minutes?: number | null;
+            /**
+             * Format: date-time
+             * @description New start, in the future (RFC 3339).
+             */
+            starts_at: string;
         };
-        /** @description What a user is: trainees book and take part, trainers run sessions. */
+        /**
+         * @description What a user is: a `trainee` books and takes part in workouts, a `trainer` creates and runs them.
+         * @enum {string}
+         */
         Role: "trainee" | "trainer";
         /** @description One trainee in a roster. */
         RosterEntry: {
-            /**
-             * Format: uuid
-             * @description Trainee id.
-             */
-            trainee_id: string;
             /** @description Trainee's name. */
             full_name: string;
-            /** @description Booked or waitlisted. */
-            status: components["schemas"]["Status"];
-            /**
-             * Format: int32
-             * @description 1-based, while waitlisted.
-             */
-            waitlist_position?: number | null;
-            /**
-             * Format: date-time
-             * @description When the place (or position) was taken.
-             */
-            registered_at: string;
             /**
              * Format: date-time
              * @description When the trainee last joined, if they did.
              */
             joined_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When the place (or position) was taken.
+             */
+            registered_at: string;
+            /** @description Booked or waitlisted. */
+            status: components["schemas"]["Status"];
+            /**
+             * Format: uuid
+             * @description Trainee id.
+             */
+            trainee_id: string;
+            /**
+             * Format: int32
+             * @description 1-based, while waitlisted.
+             */
+            waitlist_position?: number | null;
         };
         /**
          * RosterPage
@@ -1147,10 +1176,26 @@ export interface components {
             next_cursor?: string | null;
         };
         /**
-         * @description One wearable reading: cumulative `energy` points since joining (a rating `r` held for one
-         *     second adds `r`) and the current `rating`.
+         * @description One wearable reading: cumulative `energy` points since joining (a rating `r` held for one second adds `r`) and the current `rating`.
+         *
+         *     A sample whose values are out of range does not fail the batch: it is refused on its own and listed in the receipt's `rejections` (`malformed`: energy below 0 or a heart rate outside 20 to 250; `rating_out_of_range`: a rating outside 0 to 100).
          */
         SampleInput: {
+            /**
+             * Format: double
+             * @description Cumulative points since joining, 0 or more.
+             */
+            energy: number;
+            /**
+             * Format: double
+             * @description Heart rate in bpm, if measured (20 to 250).
+             */
+            hr?: number | null;
+            /**
+             * Format: double
+             * @description Effort, 0 to 100.
+             */
+            rating: number;
             /**
              * Format: uint64
              * @description Increases with every reading; the highest wins, so resending is harmless.
@@ -1161,72 +1206,66 @@ export interface components {
              * @description When it was taken, epoch milliseconds.
              */
             ts: number;
-            /**
-             * Format: double
-             * @description Effort 0 to 100.
-             */
-            rating: number;
-            /**
-             * Format: double
-             * @description Cumulative points since joining.
-             */
-            energy: number;
-            /**
-             * Format: double
-             * @description Heart rate in bpm, if measured (20 to 250).
-             */
-            hr?: number | null;
         };
         /**
          * Session
          * @description A signed-in session.
          */
         Session: {
-            /** @description Who is signed in. */
-            user: components["schemas"]["UserView"];
             /** @description JWT for `Authorization: Bearer`. */
             access_token: string;
-            /** @description Opaque; exchange at `/auth/refresh` before the access token expires. Single use. */
-            refresh_token: string;
-            /** @description Always `Bearer`. */
-            token_type: string;
             /**
              * Format: int64
              * @description Seconds until the access token expires.
              */
             expires_in: number;
+            /** @description Opaque; exchange at `/auth/refresh` before the access token expires. Single use. */
+            refresh_token: string;
+            /** @description Always `Bearer`. */
+            token_type: string;
+            /** @description Who is signed in. */
+            user: components["schemas"]["UserView"];
         };
-        /** @description Sex, used only to pick the calorie formula. */
+        /**
+         * @description Sex, used only to pick the calorie formula: `female` or `male`.
+         * @enum {string}
+         */
         Sex: "female" | "male";
-        /** @description Lifecycle state. */
+        /**
+         * @description Lifecycle state: `scheduled` (not started; bookable), `live` (in progress), `ended` (over) or `cancelled` (called off).
+         * @enum {string}
+         */
         State: "scheduled" | "live" | "ended" | "cancelled";
-        /** @description A registration's status. */
+        /**
+         * @description A registration's status: `booked` (has a place), `waitlisted` (queued for a place) or `cancelled` (gave it up, or the workout was cancelled).
+         * @enum {string}
+         */
         Status: "booked" | "waitlisted" | "cancelled";
         /** @description Who teaches it. */
         TrainerRef: {
+            /** @description Trainer's name. */
+            full_name: string;
             /**
              * Format: uuid
              * @description Trainer id.
              */
             id: string;
-            /** @description Trainer's name. */
-            full_name: string;
         };
         /** @description The public part of an account. */
         UserView: {
+            /** @description Email. */
+            email: string;
+            /** @description Full name. */
+            full_name: string;
             /**
              * Format: uuid
              * @description Id.
              */
             id: string;
-            /** @description Role. */
-            role: components["schemas"]["Role"];
-            /** @description Full name. */
-            full_name: string;
-            /** @description Email. */
-            email: string;
             /** @description Mobile (E.164). */
             mobile: string;
+            /** @description Role. */
+            role: components["schemas"]["Role"];
         };
         /**
          * WorkoutPage
@@ -1239,50 +1278,42 @@ export interface components {
             next_cursor?: string | null;
         };
         /**
+         * @description The kind of session.
+         * @enum {string}
+         */
+        WorkoutType: "hiit" | "strength" | "yoga" | "dance" | "cardio" | "boxing" | "pilates" | "meditation";
+        /**
          * WorkoutView
          * @description A workout session.
          */
         WorkoutView: {
-            /** @description Title. */
-            title: string;
-            /** @description Description. */
-            description: string;
-            /** @description One of hiit, strength, yoga, dance, cardio, boxing, pilates, meditation. */
-            type: string;
-            /**
-             * Format: uuid
-             * @description Id.
-             */
-            id: string;
-            /** @description The trainer. */
-            trainer: components["schemas"]["TrainerRef"];
-            /**
-             * Format: date-time
-             * @description Start time (UTC).
-             */
-            starts_at: string;
-            /**
-             * Format: int32
-             * @description Duration in minutes.
-             */
-            duration_minutes: number;
-            /**
-             * Format: int32
-             * @description Places.
-             */
-            capacity: number;
-            /** @description Lifecycle state. */
-            state: components["schemas"]["State"];
             /**
              * Format: int64
              * @description Trainees holding a place.
              */
             booked_count: number;
             /**
-             * Format: int64
-             * @description Trainees on the waitlist.
+             * Format: int32
+             * @description Places.
              */
-            waitlist_count: number;
+            capacity: number;
+            /** @description Description. */
+            description: string;
+            /**
+             * Format: int32
+             * @description Duration in minutes.
+             */
+            duration_minutes: number;
+            /**
+             * Format: date-time
+             * @description When it actually ended.
+             */
+            ended_at?: string | null;
+            /**
+             * Format: uuid
+             * @description Id.
+             */
+            id: string;
             /**
              * Format: date-time
              * @description When it actually went live (wearables count session time from here).
@@ -1290,9 +1321,22 @@ export interface components {
             started_at?: string | null;
             /**
              * Format: date-time
-             * @description When it actually ended.
+             * @description Start time (UTC).
              */
-            ended_at?: string | null;
+            starts_at: string;
+            /** @description Lifecycle state. */
+            state: components["schemas"]["State"];
+            /** @description Title. */
+            title: string;
+            /** @description The trainer. */
+            trainer: components["schemas"]["TrainerRef"];
+            /** @description The kind of session. */
+            type: components["schemas"]["WorkoutType"];
+            /**
+             * Format: int64
+             * @description Trainees on the waitlist.
+             */
+            waitlist_count: number;
         };
     };
     responses: never;
@@ -1303,6 +1347,2320 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefreshRequest"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    refresh_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefreshRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    register_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description JWT for `Authorization: Bearer`. */
+                        access_token: string;
+                        /**
+                         * Format: int64
+                         * @description Seconds until the access token expires.
+                         */
+                        expires_in: number;
+                        /** @description Opaque; exchange at `/auth/refresh` before the access token expires. Single use. */
+                        refresh_token: string;
+                        /** @description Always `Bearer`. */
+                        token_type: string;
+                        /** @description Who is signed in. */
+                        user: components["schemas"]["UserView"];
+                    };
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Profile"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProfileUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Profile"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_history: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (default 20). */
+                limit?: number | null;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryPage"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_workouts: {
+        parameters: {
+            query?: {
+                /** @description Only this type. */
+                type?: components["schemas"]["WorkoutType"] | null;
+                /** @description Only this trainer's. */
+                trainer_id?: string | null;
+                /** @description Starting at or after (RFC 3339). */
+                from?: string | null;
+                /** @description Starting before (RFC 3339). */
+                to?: string | null;
+                /** @description Page size, 1 to 100 (default 20). */
+                limit?: number | null;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkoutPage"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_workout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWorkout"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: int64
+                         * @description Trainees holding a place.
+                         */
+                        booked_count: number;
+                        /**
+                         * Format: int32
+                         * @description Places.
+                         */
+                        capacity: number;
+                        /** @description Description. */
+                        description: string;
+                        /**
+                         * Format: int32
+                         * @description Duration in minutes.
+                         */
+                        duration_minutes: number;
+                        /**
+                         * Format: date-time
+                         * @description When it actually ended.
+                         */
+                        ended_at?: string | null;
+                        /**
+                         * Format: uuid
+                         * @description Id.
+                         */
+                        id: string;
+                        /**
+                         * Format: date-time
+                         * @description When it actually went live (wearables count session time from here).
+                         */
+                        started_at?: string | null;
+                        /**
+                         * Format: date-time
+                         * @description Start time (UTC).
+                         */
+                        starts_at: string;
+                        /** @description Lifecycle state. */
+                        state: components["schemas"]["State"];
+                        /** @description Title. */
+                        title: string;
+                        /** @description The trainer. */
+                        trainer: components["schemas"]["TrainerRef"];
+                        /** @description The kind of session. */
+                        type: components["schemas"]["WorkoutType"];
+                        /**
+                         * Format: int64
+                         * @description Trainees on the waitlist.
+                         */
+                        waitlist_count: number;
+                    };
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_workout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkoutView"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_board: {
+        parameters: {
+            query?: {
+                /** @description Places from the top, 1 to 10 000 (default 1 000). */
+                limit?: number | null;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BoardView"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancel_workout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CancelWorkout"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkoutView"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    end_workout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkoutView"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_energy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnergyBatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_feedback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackSummary"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    give_feedback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GiveFeedback"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Optional comment. */
+                        comment?: string | null;
+                        /** @description Their name. */
+                        full_name: string;
+                        /**
+                         * Format: int16
+                         * @description 1 to 5.
+                         */
+                        rating: number;
+                        /**
+                         * Format: uuid
+                         * @description Who gave it.
+                         */
+                        trainee_id: string;
+                        /**
+                         * Format: date-time
+                         * @description When it was last given.
+                         */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    join_workout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JoinView"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_leaderboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FrameView"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    leave_workout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    follow_live: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    issue_live_ticket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveTicket"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    follow_live_ws: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_registrations: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (default 50). */
+                limit?: number | null;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RosterPage"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    book_workout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description `booked`, or `waitlisted` when full. */
+                        status: components["schemas"]["Status"];
+                        /**
+                         * Format: uint32
+                         * @description 1-based position while waitlisted.
+                         */
+                        waitlist_position?: number | null;
+                    };
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_my_booking: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BookingView"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancel_booking: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reschedule_workout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RescheduleWorkout"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkoutView"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid field values, each listed in `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_results: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ranking"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_my_result: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyResult"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_workout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkoutView"];
+                };
+            };
+            /** @description Malformed request (bad JSON, query or path) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong role, or not yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     get_health_live: {
         parameters: {
             query?: never;
@@ -1339,12 +3697,16 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable, saturated or timed out: retry after `Retry-After` seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
@@ -1358,1724 +3720,6 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    register_user: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["RegisterRequest"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Session"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Rate limited: retry after the `Retry-After` header's seconds */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    login: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["LoginRequest"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Session"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Rate limited: retry after the `Retry-After` header's seconds */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    refresh_session: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["RefreshRequest"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Session"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Rate limited: retry after the `Retry-After` header's seconds */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    logout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["RefreshRequest"];
-            };
-        };
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_me: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Profile"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    update_me: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ProfileUpdate"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Profile"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_history: {
-        parameters: {
-            query?: {
-                /** @description Page size, 1 to 100 (default 20). */
-                limit?: number | null;
-                /** @description From the previous page's `next_cursor`. */
-                cursor?: string | null;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HistoryPage"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    list_workouts: {
-        parameters: {
-            query?: {
-                /** @description Only this type. */
-                type?: string | null;
-                /** @description Only this trainer's. */
-                trainer_id?: string | null;
-                /** @description Starting at or after (RFC 3339). */
-                from?: string | null;
-                /** @description Starting before (RFC 3339). */
-                to?: string | null;
-                /** @description Page size, 1 to 100 (default 20). */
-                limit?: number | null;
-                /** @description From the previous page's `next_cursor`. */
-                cursor?: string | null;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WorkoutPage"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    create_workout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CreateWorkout"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WorkoutView"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_workout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WorkoutView"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    reschedule_workout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["RescheduleWorkout"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WorkoutView"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    cancel_workout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                "application/json": components["schemas"]["CancelWorkout"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WorkoutView"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    start_workout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WorkoutView"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    end_workout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WorkoutView"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    list_registrations: {
-        parameters: {
-            query?: {
-                /** @description Page size, 1 to 100 (default 50). */
-                limit?: number | null;
-                /** @description From the previous page's `next_cursor`. */
-                cursor?: string | null;
-            };
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RosterPage"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    book_workout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BookingView"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_my_booking: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BookingView"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    cancel_booking: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    join_workout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["JoinView"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    leave_workout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    follow_live: {
-        parameters: {
-            query?: {
-                /** @description A live ticket (from `join` or `POST /workouts/{id}/live/tickets`), instead of the header. */
-                ticket?: string | null;
-            };
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    follow_live_ws: {
-        parameters: {
-            query?: {
-                /** @description A live ticket (from `join` or `POST /workouts/{id}/live/tickets`), instead of the header. */
-                ticket?: string | null;
-            };
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    issue_live_ticket: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["LiveTicket"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Rate limited: retry after the `Retry-After` header's seconds */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_leaderboard: {
-        parameters: {
-            query?: {
-                /** @description A live ticket (from `join` or `POST /workouts/{id}/live/tickets`), instead of the header. */
-                ticket?: string | null;
-            };
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["FrameView"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    post_energy: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["EnergyBatch"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Rate limited: retry after the `Retry-After` header's seconds */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_board: {
-        parameters: {
-            query?: {
-                /** @description Places from the top, 1 to 10 000 (default 1 000). */
-                limit?: number | null;
-            };
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BoardView"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_feedback: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["FeedbackSummary"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    give_feedback: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["GiveFeedback"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["FeedbackItem"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Invalid field values */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_results: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Ranking"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_my_result: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MyResult"];
-                };
-            };
-            /** @description Malformed request (bad JSON, query or path) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Wrong role, or not yours */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unknown resource */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Conflicts with the current state */
-            409: {
                 headers: {
                     [name: string]: unknown;
                 };

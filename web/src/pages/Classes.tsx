@@ -1,6 +1,6 @@
 // Upcoming classes with filters (type, from, to), soonest first.
 import { useState } from "preact/hooks";
-import { call, client, type Workout } from "../api/client";
+import { call, client, type Workout, type WorkoutType } from "../api/client";
 import { Link } from "../router";
 import { ErrorNote, Loading, StateBadge, Title, WORKOUT_TYPES, useAction, useLoad, when } from "../ui";
 
@@ -12,7 +12,7 @@ interface Filters {
 
 function page(filters: Filters, cursor?: string) {
   const query = {
-    type: filters.type || undefined,
+    type: (filters.type || undefined) as WorkoutType | undefined,
     from: filters.from ? new Date(`${filters.from}T00:00`).toISOString() : undefined,
     to: filters.to ? new Date(`${filters.to}T23:59:59`).toISOString() : undefined,
     cursor,

@@ -1,6 +1,6 @@
 // The trainer console: your upcoming classes and a form to schedule a new one.
 import { useState } from "preact/hooks";
-import { call, client } from "../api/client";
+import { call, client, type WorkoutType } from "../api/client";
 import { navigate } from "../router";
 import { session } from "../session";
 import { ErrorNote, Loading, Title, WORKOUT_TYPES, localInput, useAction, useLoad } from "../ui";
@@ -63,7 +63,7 @@ function CreateClass() {
       const created = await call(() =>
         client.POST("/api/v1/workouts", {
           body: {
-            type: form.type,
+            type: form.type as WorkoutType,
             title: form.title,
             description: form.description,
             starts_at: new Date(form.starts_at).toISOString(),
