@@ -574,25 +574,25 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    const TRAINER: Uuid = Uuid::from_u128(1);
-    const STRANGER: Uuid = Uuid::from_u128(2);
-    const BOOKED: Uuid = Uuid::from_u128(3);
+    pub(super) const TRAINER: Uuid = Uuid::from_u128(1);
+    pub(super) const STRANGER: Uuid = Uuid::from_u128(2);
+    pub(super) const BOOKED: Uuid = Uuid::from_u128(3);
 
-    fn trainee(n: u32) -> Uuid {
+    pub(super) fn trainee(n: u32) -> Uuid {
         Uuid::from_u128(1_000 + u128::from(n))
     }
 
     /// 2030-01-01 10:00 UTC, the start of every test workout.
-    fn start() -> DateTime<Utc> {
+    pub(super) fn start() -> DateTime<Utc> {
         DateTime::from_timestamp(1_893_492_000, 0).unwrap()
     }
 
-    fn minutes(n: i64) -> TimeDelta {
+    pub(super) fn minutes(n: i64) -> TimeDelta {
         TimeDelta::minutes(n)
     }
 
     /// A 60-minute workout in `state`, with `BOOKED` holding one of `capacity` places.
-    fn workout(state: WorkoutState, capacity: u32) -> Workout {
+    pub(super) fn workout(state: WorkoutState, capacity: u32) -> Workout {
         Workout::restore(WorkoutSnapshot {
             id: Uuid::from_u128(100),
             trainer_id: TRAINER,
@@ -903,20 +903,7 @@ mod tests {
         );
     }
 
-    /// Minimal LCG (Knuth's MMIX constants): deterministic, so a failure reproduces exactly.
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 33) % n
-        }
-    }
-
-    fn assert_roster_invariants(w: &Workout, step: usize) {
+    pub(super) fn assert_roster_invariants(w: &Workout, step: usize) {
         let capacity = w.capacity as usize;
         assert!(w.booked.len() <= capacity, "step {step}: over capacity");
         assert!(
@@ -943,50 +930,6 @@ mod tests {
                 "step {step}"
             );
         }
-    }
-
-    #[test]
-    fn random_bookings_and_cancellations_keep_the_roster_invariants() {
-        let mut w = workout(WorkoutState::Scheduled, 10);
-        let mut rng = Lcg(42);
-        let (mut promotions, mut longest_waitlist) = (0, 0);
-        for step in 0..2_000 {
-            let who = trainee(u32::try_from(rng.below(100)).unwrap());
-            // Two bookings per cancellation keep the workout full and the waitlist busy.
-            let command = if rng.below(3) == 0 {
-                Command::CancelBooking { trainee: who }
-            } else {
-                Command::Book { trainee: who }
-            };
-            let before = w.clone();
-            match w.handle(&command, start() - minutes(60), &Rules::default()) {
-                Ok(events) => {
-                    promotions += events
-                        .iter()
-                        .filter(|e| matches!(e, Event::Promoted { .. }))
-                        .count();
-                }
-                Err(err) => {
-                    assert!(
-                        matches!(
-                            err,
-                            DomainError::AlreadyRegistered { .. } | DomainError::NotRegistered
-                        ),
-                        "step {step}: {err:?}"
-                    );
-                    assert_eq!(
-                        w, before,
-                        "step {step}: a refused command changed the state"
-                    );
-                }
-            }
-            longest_waitlist = longest_waitlist.max(w.waitlist.len());
-            assert_roster_invariants(&w, step);
-        }
-        assert!(
-            promotions > 0 && longest_waitlist > 10,
-            "the sequence must exercise the waitlist"
-        );
     }
 
     #[test]
@@ -1154,3 +1097,7 @@ mod tests {
         assert_eq!(w.join_state(t), None);
     }
 }
+
+#[cfg(test)]
+#[path = "state_properties.rs"]
+mod properties;
