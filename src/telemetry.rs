@@ -1,7 +1,10 @@
 //! Tracing setup: JSON lines for machines, pretty output for people.
 //!
-//! Every HTTP request runs in a span carrying its `request_id` (tracing-actix-web), so each log
-//! line of a request can be found by that id. Never log secrets or personal data.
+//! Every HTTP request runs in a span carrying its `request_id` (tracing-actix-web). A command it
+//! sends to an actor runs in an `actor call` span; the id travels in the command's NATS header
+//! and the worker handles the command in an `actor command` span carrying the same id (both at
+//! debug level). JSON lines list all their spans (`spans`), so one id finds a request's lines on
+//! every node. Never log secrets or personal data.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -34,7 +37,7 @@ pub fn init(format: LogFormat, default_level: &str, to_stderr: bool) {
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };

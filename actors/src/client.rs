@@ -65,7 +65,14 @@ impl ActorClient {
         }
     }
 
-    /// Send `command` to the actor `(kind, id)` and decode its reply.
+    /// Send `command` to the actor `(kind, id)` and decode its reply. `request_id` travels in
+    /// the request's NATS header, so the actor's span carries the id of the HTTP request's span.
+    #[tracing::instrument(
+        name = "actor call",
+        level = "debug",
+        skip_all,
+        fields(actor.kind = kind.as_str(), actor.id = %id)
+    )]
     pub async fn call<C: Serialize, R: DeserializeOwned>(
         &self,
         kind: ActorKind,
@@ -91,6 +98,7 @@ impl ActorClient {
                         serde_json::from_slice(&message.payload).map_err(|err| {
                             anyhow::anyhow!("undecodable reply from {subject}: {err}")
                         })?;
+                    tracing::debug!("actor replied");
                     return Result::from(reply).map_err(CallError::Rejected);
                 }
                 Err(err) if err.kind() == RequestErrorKind::NoResponders => {

@@ -235,6 +235,10 @@ impl<E: Entity> StreamHandler<async_nats::Message> for EntityActor<E> {
             .and_then(|h| h.get(subjects::REQUEST_ID_HEADER))
             .map(|v| v.as_str().to_owned())
             .unwrap_or_default();
+        // One span per command, named for the NATS boundary and carrying the caller's request
+        // id: joined with the api node's logs, it is one trace from HTTP request to actor.
+        let span = tracing::debug_span!("actor command", actor.kind = E::KIND.as_str(), actor.id = %self.id, request_id);
+        let entered = span.enter();
         let outcome = match (
             serde_json::from_slice::<E::Command>(&message.payload),
             self.state.as_mut(),
@@ -248,28 +252,48 @@ impl<E: Entity> StreamHandler<async_nats::Message> for EntityActor<E> {
                 "command before the actor loaded"
             )))),
         };
+        drop(entered);
         let started = Instant::now();
+        let outcome = InSpan {
+            inner: outcome,
+            span: span.clone(),
+        };
         ctx.wait(outcome.map(move |result, act: &mut Self, ctx| {
+            let _entered = span.enter();
             let kind = E::KIND.as_str();
-            metrics::histogram!(crate::metrics::COMMAND_SECONDS, "kind" => kind).record(started.elapsed().as_secs_f64());
+            metrics::histogram!(crate::metrics::COMMAND_SECONDS, "kind" => kind)
+                .record(started.elapsed().as_secs_f64());
             let (outcome, reply) = match result {
                 Ok(value) => ("ok", Reply::Ok(value)),
                 Err(CommandError::Rejected(err)) => ("rejected", Reply::Error(err)),
                 Err(CommandError::Fatal(err)) => {
-                    tracing::error!(actor.kind = E::KIND.as_str(), actor.id = %act.id, request_id, error = ?err, "command failed");
+                    tracing::error!(error = ?err, "command failed");
                     ctx.stop(); // the supervisor restarts us and we reload from PostgreSQL
                     if crate::db::is_unreachable(&err) {
                         // Nothing was applied (memory never runs ahead of PostgreSQL): the
                         // caller may simply retry once the database is back.
-                        ("unavailable", Reply::Error(WireError::new(ErrorCode::Unavailable, "the database is unavailable")))
+                        (
+                            "unavailable",
+                            Reply::Error(WireError::new(
+                                ErrorCode::Unavailable,
+                                "the database is unavailable",
+                            )),
+                        )
                     } else {
-                        ("failed", Reply::Error(WireError::new(ErrorCode::Internal, "internal error")))
+                        (
+                            "failed",
+                            Reply::Error(WireError::new(ErrorCode::Internal, "internal error")),
+                        )
                     }
                 }
             };
-            metrics::counter!(crate::metrics::COMMANDS, "kind" => kind, "outcome" => outcome).increment(1);
-            tracing::debug!(actor.kind = E::KIND.as_str(), actor.id = %act.id, request_id,
-                command.duration_us = started.elapsed().as_micros() as u64, "command handled");
+            metrics::counter!(crate::metrics::COMMANDS, "kind" => kind, "outcome" => outcome)
+                .increment(1);
+            tracing::debug!(
+                outcome,
+                command.duration_us = started.elapsed().as_micros() as u64,
+                "command handled"
+            );
             let nats = act.env.nats.clone();
             let payload = serde_json::to_vec(&reply).unwrap_or_default();
             actix::spawn(async move {
@@ -283,6 +307,28 @@ impl<E: Entity> StreamHandler<async_nats::Message> for EntityActor<E> {
     fn finished(&mut self, ctx: &mut Self::Context) {
         // The subscription ended (connection drained or closed): nobody can reach us any more.
         self.shutdown(ctx, "subscription closed");
+    }
+}
+
+/// An entity's handler future run inside the command's span (tracing's `Instrument` covers
+/// plain futures, not actix's actor futures).
+struct InSpan<E: Entity> {
+    inner: Outcome<E>,
+    span: tracing::Span,
+}
+
+impl<E: Entity> ActorFuture<EntityActor<E>> for InSpan<E> {
+    type Output = Result<serde_json::Value, CommandError>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut EntityActor<E>,
+        ctx: &mut Context<EntityActor<E>>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        let _entered = this.span.enter();
+        this.inner.as_mut().poll(act, ctx, task)
     }
 }
 

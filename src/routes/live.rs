@@ -17,8 +17,9 @@ use crate::live::access::{self, Admitted, EndedResult};
 use crate::live::hub::{self, Channel, LiveHub};
 use crate::live::state::{LiveState, Standings};
 use crate::live::view::{ClientEvent, Follower, FrameView, Step, slice};
-use actix_web::web::{Bytes, Data, Json, Path, Payload};
-use actix_web::{HttpRequest, HttpResponse, http::header};
+use actix_web::web::{Data, Json, Path, Payload};
+use actix_web::{HttpRequest, HttpResponse, Responder as _, http::header};
+use actix_web_lab::sse;
 use apistos::reference_or::ReferenceOr;
 use apistos::web::{Scope, get, post, resource};
 use apistos::{ApiComponent, api_operation};
@@ -50,6 +51,11 @@ const FIRST_FRAME_WAIT: Duration = Duration::from_secs(3);
 
 /// A comment line keeps idle SSE connections open through proxies.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The SSE `retry:` sent first: how soon a client whose connection breaks (its api node died)
+/// opens the stream again, through the load balancer to a live node. The `?ticket=` is a JWT
+/// every api node accepts, so the same URL works there; the new stream opens with the state now.
+pub const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// Live routes, added to the `/workouts` scope.
 pub fn routes(workouts: Scope) -> Scope {
@@ -98,7 +104,9 @@ async fn admit_to_stream(
 /// For its trainer and its booked trainees. Events: `waiting {participants_waiting, starts_at}` before the start, `started {at}`, one `frame`
 /// per tick (top 10, your place, your neighbours), then `ended {at, result}` and the stream
 /// closes; also `rescheduled {starts_at}` and `cancelled {reason}`. Browsers pass `?ticket=`
-/// (from `join` or `POST /live/tickets`) instead of the header.
+/// (from `join` or `POST /live/tickets`) instead of the header. The stream opens with
+/// `retry: 1000`: if it breaks before `ended` (say its api node died), open the same URL again
+/// — the ticket is valid on every api node — and it resumes with the newest state.
 #[api_operation(
     operation_id = "follow_live",
     tag = "taking part",
@@ -121,18 +129,17 @@ pub async fn live_events(
     let admitted = admit_to_stream(&pool, &actors, &req, id, viewer).await?;
     let channel = channel(&hub, id).await?;
     let events = follow(channel, admitted, viewer.user.id, id, pool.into_inner())
-        .map(|event| Some(Bytes::from(sse(&event))))
-        .chain(futures_util::stream::once(async { None })); // marks the end
-    // Comment lines between events keep idle connections open through proxies.
-    let keep_alive = ticks(KEEP_ALIVE).map(|()| Some(Bytes::from_static(b": keep-alive\n\n")));
-    let body = futures_util::stream::select(events, keep_alive)
-        .take_while(|chunk| std::future::ready(chunk.is_some()))
-        .filter_map(|chunk| std::future::ready(chunk.map(Ok::<_, actix_web::Error>)));
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("x-accel-buffering", "no"))
-        .streaming(body))
+        .map(|(name, data)| sse::Data::new(data.to_string()).event(name).into());
+    let mut response = sse::Sse::from_infallible_stream(events)
+        .with_retry_duration(RECONNECT_AFTER)
+        .with_keep_alive(KEEP_ALIVE)
+        .respond_to(&req);
+    // Proxies such as nginx would otherwise buffer the stream.
+    response.headers_mut().insert(
+        header::HeaderName::from_static("x-accel-buffering"),
+        header::HeaderValue::from_static("no"),
+    );
+    Ok(response)
 }
 
 /// Follow a workout live (WebSocket).
@@ -550,15 +557,6 @@ fn follow(
     })
 }
 
-/// A tick every `period`, first after one period.
-fn ticks(period: Duration) -> impl futures_util::Stream<Item = ()> {
-    let interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    futures_util::stream::unfold(interval, |mut interval| async move {
-        interval.tick().await;
-        Some(((), interval))
-    })
-}
-
 /// The viewer's result once the workout ended (`None` for its trainer or a trainee who never
 /// joined); every client on this node shares one read of the results.
 async fn ended_result(
@@ -578,11 +576,6 @@ async fn ended_result(
             None
         }
     }
-}
-
-/// The SSE encoding of one event.
-fn sse((name, data): &Encoded) -> String {
-    format!("event: {name}\ndata: {data}\n\n")
 }
 
 /// Counts a client in [`hub::CLIENTS`] while alive.

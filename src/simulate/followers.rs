@@ -1,10 +1,22 @@
 //! Apps following the session: trainees' live streams over SSE, as a phone would open them (the
 //! `live_url` from `join`, ticket included), recording how late each frame arrives.
+//!
+//! Followers are spread over the api nodes given (`--follow-api-url`). A stream that breaks
+//! before the workout ends is opened again, the way `EventSource` behind a load balancer does it:
+//! after the server's `retry:` delay, with the same URL (the ticket is valid on every node), on
+//! the next node. The time from the break to the next frame is what a user sees of a dead node.
 
 use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Until the server sends `retry:`, reconnect after this long (browsers use about 3 s).
+const DEFAULT_RETRY: Duration = Duration::from_secs(3);
+
+/// Opens that fail in a row before a follower gives up.
+const MAX_ATTEMPTS: u32 = 10;
 
 /// What the followers saw.
 #[derive(Debug)]
@@ -13,34 +25,51 @@ pub struct Seen {
     pub lag: Histogram<u64>,
     /// Frames received, over all followers.
     pub frames: u64,
-    /// Followers whose stream failed or ended early.
+    /// Followers whose stream failed for good (gave up reconnecting) or never opened.
     pub failed: u64,
+    /// Streams that broke and were opened again, then received a frame.
+    pub reconnected: u64,
+    /// Milliseconds from a stream breaking to the first frame on its new stream.
+    pub recovery: Histogram<u64>,
 }
 
 impl Default for Seen {
     fn default() -> Self {
+        let histogram = || Histogram::new(3).unwrap_or_else(|_| std::process::abort());
         Self {
-            lag: Histogram::new(3).unwrap_or_else(|_| std::process::abort()),
+            lag: histogram(),
             frames: 0,
             failed: 0,
+            reconnected: 0,
+            recovery: histogram(),
         }
     }
 }
 
-/// Opens one SSE stream per URL and records frames until the stream ends (`ended`) or the task
-/// is aborted.
+/// Opens one SSE stream per `live_url` (follower `i` on `bases[i % bases.len()]`) and follows it
+/// until the workout ends or the task is aborted.
 pub fn spawn(
-    base: &str,
+    bases: &[String],
     live_urls: Vec<String>,
     seen: Arc<Mutex<Seen>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let client = reqwest::Client::new();
+    let bases: Arc<[String]> = bases.into();
     live_urls
         .into_iter()
-        .map(|url| {
-            let (client, seen, url) = (client.clone(), seen.clone(), format!("{base}{url}"));
+        .enumerate()
+        .map(|(i, path)| {
+            let follower = Follower {
+                client: client.clone(),
+                bases: bases.clone(),
+                node: i,
+                path,
+                retry: DEFAULT_RETRY,
+                broken_at: None,
+            };
+            let seen = seen.clone();
             tokio::spawn(async move {
-                if follow(&client, &url, &seen).await.is_err() {
+                if follower.run(&seen).await.is_err() {
                     lock(&seen).failed += 1;
                 }
             })
@@ -48,35 +77,118 @@ pub fn spawn(
         .collect()
 }
 
-async fn follow(client: &reqwest::Client, url: &str, seen: &Mutex<Seen>) -> anyhow::Result<()> {
-    let mut response = client.get(url).send().await?.error_for_status()?;
-    let mut buffer = String::new();
-    while let Some(chunk) = response.chunk().await? {
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            if event.starts_with("event: ended") {
-                return Ok(());
-            }
-            if let Some(at) = frame_time(&event) {
-                let lag = (Utc::now() - at).num_milliseconds().max(0);
-                let mut s = lock(seen);
-                s.frames += 1;
-                let _ = s.lag.record(u64::try_from(lag).unwrap_or(0));
+/// One app's stream, across reconnections.
+struct Follower {
+    client: reqwest::Client,
+    bases: Arc<[String]>,
+    /// Index (modulo the nodes) of the api node to open the stream on next.
+    node: usize,
+    /// The stream's path and ticket.
+    path: String,
+    /// The server's reconnection delay.
+    retry: Duration,
+    /// When an open stream broke, until a frame arrives on its successor.
+    broken_at: Option<Instant>,
+}
+
+/// How one open stream finished.
+enum Finish {
+    /// The workout ended (or was cancelled): done.
+    Ended,
+    /// The stream broke (`opened`: it had been open) and should be opened again.
+    Broken { opened: bool },
+}
+
+impl Follower {
+    async fn run(mut self, seen: &Mutex<Seen>) -> anyhow::Result<()> {
+        let mut failures = 0;
+        loop {
+            match self.stream_once(seen).await {
+                Finish::Ended => return Ok(()),
+                Finish::Broken { opened } => {
+                    if opened {
+                        self.broken_at.get_or_insert_with(Instant::now);
+                        failures = 0;
+                    }
+                    failures += 1;
+                    if failures > MAX_ATTEMPTS {
+                        anyhow::bail!("gave up after {MAX_ATTEMPTS} failed opens");
+                    }
+                    tokio::time::sleep(self.retry).await;
+                    self.node += 1;
+                }
             }
         }
     }
-    anyhow::bail!("the stream ended before the workout did")
+
+    /// Opens the stream on the current node and reads it until it ends or breaks.
+    async fn stream_once(&mut self, seen: &Mutex<Seen>) -> Finish {
+        let url = format!("{}{}", self.bases[self.node % self.bases.len()], self.path);
+        let response = self.client.get(&url).send().await;
+        let Ok(mut response) = response.and_then(reqwest::Response::error_for_status) else {
+            return Finish::Broken { opened: false };
+        };
+        let mut buffer = String::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                match parse(&block) {
+                    Block::Retry(after) => self.retry = after,
+                    Block::Frame(at) => self.saw_frame(at, seen),
+                    Block::Ended => return Finish::Ended,
+                    Block::Other => {}
+                }
+            }
+        }
+        Finish::Broken { opened: true }
+    }
+
+    fn saw_frame(&mut self, at: DateTime<Utc>, seen: &Mutex<Seen>) {
+        let lag = (Utc::now() - at).num_milliseconds().max(0);
+        let mut s = lock(seen);
+        s.frames += 1;
+        let _ = s.lag.record(u64::try_from(lag).unwrap_or(0));
+        if let Some(broken_at) = self.broken_at.take() {
+            s.reconnected += 1;
+            let _ = s
+                .recovery
+                .record(u64::try_from(broken_at.elapsed().as_millis()).unwrap_or(u64::MAX));
+        }
+    }
 }
 
-/// When a `frame` event's ranking was taken.
-fn frame_time(event: &str) -> Option<DateTime<Utc>> {
-    let mut lines = event.lines();
-    if lines.next()? != "event: frame" {
-        return None;
+/// What one SSE block (the lines up to a blank line) means to a follower.
+#[derive(Debug, PartialEq)]
+enum Block {
+    /// `retry: <ms>`: the server's reconnection delay.
+    Retry(Duration),
+    /// A `frame`, ranked at this time.
+    Frame(DateTime<Utc>),
+    /// `ended` or `cancelled`: the stream is over.
+    Ended,
+    /// Anything else (other events, comments).
+    Other,
+}
+
+fn parse(block: &str) -> Block {
+    let field = |name: &str| {
+        block
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim_start)
+    };
+    match field("event") {
+        Some("ended" | "cancelled") => Block::Ended,
+        Some("frame") => field("data")
+            .and_then(|data| serde_json::from_str::<Value>(data).ok())
+            .and_then(|data| data["at"].as_str()?.parse().ok())
+            .map_or(Block::Other, Block::Frame),
+        Some(_) => Block::Other,
+        None => field("retry")
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Block::Other, |ms| Block::Retry(Duration::from_millis(ms))),
     }
-    let data: Value = serde_json::from_str(lines.next()?.strip_prefix("data: ")?).ok()?;
-    data["at"].as_str()?.parse().ok()
 }
 
 fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
@@ -89,16 +201,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_frames_have_a_time() {
+    fn blocks_are_read_as_the_server_writes_them() {
         let frame = "event: frame\ndata: {\"at\":\"2030-01-01T10:00:00Z\",\"tick\":3}\n\n";
         assert_eq!(
-            frame_time(frame),
-            "2030-01-01T10:00:00Z".parse::<DateTime<Utc>>().ok()
+            parse(frame),
+            Block::Frame("2030-01-01T10:00:00Z".parse().unwrap_or_default())
         );
         assert_eq!(
-            frame_time("event: started\ndata: {\"at\":\"2030-01-01T10:00:00Z\"}\n\n"),
-            None
+            parse("event: started\ndata: {\"at\":\"2030-01-01T10:00:00Z\"}\n\n"),
+            Block::Other
         );
-        assert_eq!(frame_time(": keep-alive\n\n"), None);
+        assert_eq!(
+            parse("retry: 1000\n\n"),
+            Block::Retry(Duration::from_secs(1))
+        );
+        assert_eq!(parse("event: ended\ndata: {}\n\n"), Block::Ended);
+        assert_eq!(parse("event: cancelled\ndata: {}\n\n"), Block::Ended);
+        assert_eq!(parse(": keep-alive\n\n"), Block::Other);
     }
 }

@@ -84,6 +84,10 @@ pub struct SimulateArgs {
     /// Trainees who also follow the session over SSE (their `live_url`), as apps would.
     #[arg(long, default_value_t = 0)]
     pub followers: u32,
+    /// Base URLs of the api nodes the followers spread over (repeat the option; by default
+    /// `--api-url`). A follower whose node goes away reopens its stream on the next one.
+    #[arg(long = "follow-api-url")]
+    pub follow_api_urls: Vec<String>,
     /// Processes whose memory to report; by default every `cultfit serve` on this machine.
     #[arg(long = "service-pid")]
     pub service_pids: Vec<u32>,
@@ -222,7 +226,12 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         .take(args.followers as usize)
         .filter_map(|j| j["live_url"].as_str().map(str::to_owned))
         .collect();
-    let app_streams = followers::spawn(&http.base, live_urls, seen.clone());
+    let follow_bases = if args.follow_api_urls.is_empty() {
+        vec![http.base.clone()]
+    } else {
+        args.follow_api_urls.clone()
+    };
+    let app_streams = followers::spawn(&follow_bases, live_urls, seen.clone());
 
     http.post(
         &format!("/api/v1/workouts/{id}/start"),
@@ -385,17 +394,23 @@ fn publisher_label(args: &SimulateArgs) -> String {
     }
 }
 
-/// What the SSE followers saw: frames received and how late (from ranking to arrival).
+/// What the SSE followers saw: frames received and how late (from ranking to arrival), and
+/// how soon broken streams got a frame again.
 fn app_report(followers: u32, seen: &Mutex<followers::Seen>) -> Value {
     let s = seen
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let ms = |q: f64| s.lag.value_at_quantile(q);
+    let quantiles = |h: &hdrhistogram::Histogram<u64>| {
+        let ms = |q: f64| h.value_at_quantile(q);
+        json!({"p50": ms(0.5), "p99": ms(0.99), "p99_9": ms(0.999), "max": h.max()})
+    };
     json!({
         "followers": followers,
         "failed": s.failed,
         "frames_received": s.frames,
-        "frame_lag_ms": {"p50": ms(0.5), "p99": ms(0.99), "p99_9": ms(0.999), "max": s.lag.max()},
+        "frame_lag_ms": quantiles(&s.lag),
+        "reconnected": s.reconnected,
+        "recovery_ms": quantiles(&s.recovery),
     })
 }
 

@@ -121,6 +121,11 @@ impl Cluster {
     /// Start one node per role, in order, on a bus of the given shape. The first node applies the
     /// migrations, so the others start only once it is listening.
     pub async fn start(shape: NatsShape, roles: &[Role]) -> Self {
+        Self::start_logging(shape, roles, "info").await
+    }
+
+    /// As [`Cluster::start`], every node logging what `rust_log` lets through.
+    pub async fn start_logging(shape: NatsShape, roles: &[Role], rust_log: &str) -> Self {
         let nats = match shape {
             NatsShape::OneServer => NatsBus::start(),
             NatsShape::ThreeServers => NatsBus::start_cluster(),
@@ -140,7 +145,7 @@ impl Cluster {
             } = spawn_serve(
                 &database_url,
                 &nats,
-                "info",
+                rust_log,
                 &[
                     "--role",
                     role.as_arg(),

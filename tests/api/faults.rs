@@ -314,6 +314,52 @@ async fn when_postgres_is_down_as_the_trainer_ends_the_end_is_503_and_a_retry_co
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_an_api_node_with_500_app_streams_dies_they_reopen_on_another_and_frames_go_on() {
+    const TRAINEES: u32 = 1_000;
+    let mut cluster =
+        Cluster::start(NatsShape::OneServer, &[Role::Api, Role::Api, Role::Worker]).await;
+    let doomed = cluster.api(0).address.clone();
+    let survivor = cluster.api(1).address.clone();
+    // Every trainee's app follows over SSE, alternately on each api node (the simulator drives
+    // the session itself through the survivor).
+    let mut script = script("r6", TRAINEES, 20);
+    script.extend(
+        [
+            "--followers",
+            &TRAINEES.to_string(),
+            "--follow-api-url",
+            &doomed,
+            "--follow-api-url",
+            &survivor,
+        ]
+        .map(str::to_owned),
+    );
+    let run = Simulation::start(&survivor, &cluster.nats, &args(&script));
+    run.started_workout(Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    cluster.kill9(0);
+
+    let (ok, report, stderr) = run.finish().await;
+    assert_complete(ok, &report, &stderr);
+    let apps = &report["app_streams"];
+    assert_eq!(apps["failed"], 0, "every app stream went on: {apps}");
+    assert_eq!(
+        apps["reconnected"],
+        TRAINEES / 2,
+        "every stream of the dead node reopened on the other and got a frame: {apps}"
+    );
+    eprintln!(
+        "R6: {} app streams broke and reopened on the other api node; break to newest frame \
+         p50 {} ms, p99 {} ms, max {} ms (SSE retry: 1 s); wearables: {} samples, 0 lost",
+        apps["reconnected"],
+        apps["recovery_ms"]["p50"],
+        apps["recovery_ms"]["p99"],
+        apps["recovery_ms"]["max"],
+        report["sent"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_stalled_past_its_lease_publishes_no_stale_frame_when_it_resumes() {
     const STALL_SECS: u64 = 8;
     use futures_util::StreamExt as _;

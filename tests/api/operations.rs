@@ -161,3 +161,63 @@ async fn metrics_count_active_actors_and_handled_commands() {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }
 }
+
+/// Operators follow one request across nodes: the api node's lines for an HTTP request and the
+/// worker's lines for the actor command it caused carry the same request id, passed on in the
+/// command's NATS header.
+#[tokio::test]
+async fn a_request_and_the_actor_command_it_causes_are_one_trace_across_nodes() {
+    use crate::cluster::{Cluster, NatsShape, Role};
+    use serde_json::Value;
+    let cluster = Cluster::start_logging(
+        NatsShape::OneServer,
+        &[Role::Api, Role::Worker],
+        "info,cultfit_actors=debug",
+    )
+    .await;
+    let api = cluster.api(0);
+    let trainer = api.signed_up("trainer").await;
+    let response = api
+        .create_workout(token(&trainer), &new_workout(soon()))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!request_id.is_empty(), "the response names its request");
+
+    // Whether a line was logged inside `span_name`, within the request's trace.
+    let in_trace = |line: &Value, span_name: &str| {
+        line["spans"].as_array().is_some_and(|spans| {
+            spans.iter().any(|s| s["name"] == span_name)
+                && spans.iter().any(|s| s["request_id"] == request_id.as_str())
+        })
+    };
+    let mut found = (false, false);
+    for _ in 0..50 {
+        found = (
+            cluster
+                .json_logs_of(Role::Api)
+                .iter()
+                .any(|l| l["message"] == "actor replied" && in_trace(l, "actor call")),
+            cluster
+                .json_logs_of(Role::Worker)
+                .iter()
+                .any(|l| l["message"] == "command handled" && in_trace(l, "actor command")),
+        );
+        if found == (true, true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        found,
+        (true, true),
+        "the api node's actor call and the worker's actor command are in request {request_id}'s trace:\napi: {:?}\nworker: {:?}",
+        cluster.json_logs_of(Role::Api),
+        cluster.json_logs_of(Role::Worker)
+    );
+}

@@ -312,7 +312,9 @@ export interface paths {
          *     For its trainer and its booked trainees. Events: `waiting {participants_waiting, starts_at}` before the start, `started {at}`, one `frame`\
          *     per tick (top 10, your place, your neighbours), then `ended {at, result}` and the stream\
          *     closes; also `rescheduled {starts_at}` and `cancelled {reason}`. Browsers pass `?ticket=`\
-         *     (from `join` or `POST /live/tickets`) instead of the header.
+         *     (from `join` or `POST /live/tickets`) instead of the header. The stream opens with\
+         *     `retry: 1000`: if it breaks before `ended` (say its api node died), open the same URL again\
+         *     — the ticket is valid on every api node — and it resumes with the newest state.
          */
         get: operations["follow_live"];
         put?: never;
