@@ -83,6 +83,20 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
+impl From<std::sync::Arc<anyhow::Error>> for ApiError {
+    /// The error a coalescing cache shares among everyone who waited for one read: the cause
+    /// chain is kept for the log and for telling a saturated database from a bug.
+    fn from(err: std::sync::Arc<anyhow::Error>) -> Self {
+        let unavailable = dependency_unavailable(&err);
+        let err = anyhow::anyhow!("{err:#}");
+        if unavailable {
+            ApiError::Unavailable(err)
+        } else {
+            ApiError::Unexpected(err)
+        }
+    }
+}
+
 /// Whether `err` is a dependency out of reach (down, saturated or too slow) rather than a bug:
 /// those are worth a retry, and are answered 503 with `Retry-After`.
 pub fn dependency_unavailable(err: &anyhow::Error) -> bool {

@@ -7,6 +7,7 @@ use crate::bus::callout::DeviceAdmission;
 use crate::config::ServeConfig;
 use crate::error;
 use crate::limits::{self, Limits};
+use crate::live::access::Gates;
 use crate::live::hub::LiveHub;
 use crate::routes::participation::WearableAccess;
 use crate::routes::workouts::ListCache;
@@ -150,6 +151,7 @@ impl Application {
             nats_ws_url: config.public_nats_ws_url.clone(),
             credential_grace: config.auto_end_grace,
         });
+        let gates = web::Data::new(Gates::new(pool.clone()));
         let limits = web::Data::new(Limits::new(&config.limits));
         Limits::describe_metrics();
         limits::spawn_housekeeping(&limits.clone().into_inner());
@@ -181,6 +183,7 @@ impl Application {
                 .app_data(wearables.clone())
                 .app_data(metrics.clone())
                 .app_data(limits.clone())
+                .app_data(gates.clone())
                 .wrap_fn(|req, srv| {
                     let request_id = req.extensions().get::<RequestId>().copied();
                     let response = srv.call(req);

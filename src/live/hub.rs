@@ -13,6 +13,7 @@ use bus_contracts::v1::LiveMessage;
 use futures_util::StreamExt as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -29,6 +30,8 @@ pub struct Channel {
     task: tokio::task::JoinHandle<()>,
     /// Everyone's result once the workout ended, read once for all clients here.
     pub results: tokio::sync::OnceCell<Arc<HashMap<Uuid, EndedResult>>>,
+    /// When the subscription was made: the channel knows every transition since.
+    pub since: Instant,
 }
 
 impl Channel {
@@ -86,6 +89,7 @@ impl LiveHub {
         if let Some(channel) = self.existing(workout_id) {
             return Ok(channel);
         }
+        let since = Instant::now();
         let subscriber = self
             .nats
             .subscribe(subjects::workout_live(workout_id))
@@ -104,6 +108,7 @@ impl LiveHub {
             state: rx,
             task,
             results: tokio::sync::OnceCell::new(),
+            since,
         });
         channels.retain(|_, weak| weak.strong_count() > 0);
         channels.insert(workout_id, Arc::downgrade(&channel));

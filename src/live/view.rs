@@ -216,6 +216,21 @@ impl Follower {
         (follower, steps)
     }
 
+    /// A follower for `viewer` whose opening also reflects what this node's channel has seen
+    /// (`state`): the opening read may be up to [`crate::live::access::GATE_TTL`] old, and a
+    /// client must not be shown a waiting room for a workout the node knows was cancelled.
+    pub fn opening(viewer: Uuid, initial: Initial, state: &LiveState) -> (Self, Vec<Step>) {
+        let (mut follower, mut steps) = Self::new(viewer, initial);
+        let since = follower.next(state);
+        if follower.done && !since.is_empty() {
+            // Ended or cancelled since the read: that is all there is to say.
+            steps = since.into_iter().last().into_iter().collect();
+        } else {
+            steps.extend(since);
+        }
+        (follower, steps)
+    }
+
     /// Whether the stream is over (`ended` or `cancelled` was due).
     pub fn is_done(&self) -> bool {
         self.done
@@ -455,6 +470,37 @@ mod tests {
         let (ended, steps) = Follower::new(user(1), initial(WorkoutState::Ended));
         assert_eq!(names(&steps), vec!["ended"]);
         assert!(ended.is_done());
+    }
+
+    #[test]
+    fn an_opening_read_before_a_transition_the_node_has_seen_is_caught_up() {
+        let cancelled = LiveState {
+            cancelled: Some(Some("ill".to_owned())),
+            ..LiveState::default()
+        };
+        let (follower, steps) =
+            Follower::opening(user(1), initial(WorkoutState::Scheduled), &cancelled);
+        assert_eq!(names(&steps), vec!["cancelled"], "no waiting room first");
+        assert!(follower.is_done());
+
+        let ended = LiveState {
+            started: Some(at(61)),
+            frame: Some(Arc::new(standings(7))),
+            ended: Some(at(900)),
+            ..LiveState::default()
+        };
+        let (_, steps) = Follower::opening(user(1), initial(WorkoutState::Live), &ended);
+        assert_eq!(names(&steps), vec!["ended"]);
+
+        let started = LiveState {
+            started: Some(at(61)),
+            frame: Some(Arc::new(standings(7))),
+            ..LiveState::default()
+        };
+        let (mut follower, steps) =
+            Follower::opening(user(1), initial(WorkoutState::Scheduled), &started);
+        assert_eq!(names(&steps), vec!["waiting", "started", "frame"]);
+        assert!(follower.next(&started).is_empty(), "nothing twice");
     }
 
     #[test]

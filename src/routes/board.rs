@@ -4,7 +4,7 @@
 use super::live::newest_standings;
 use crate::auth::Trainer;
 use crate::error::ApiError;
-use crate::live::access;
+use crate::live::access::Gates;
 use crate::live::hub::LiveHub;
 use crate::live::view::{Place, places};
 use actix_web::web::{Data, Json, Path, Query};
@@ -13,7 +13,6 @@ use apistos::{ApiComponent, api_operation};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 /// Most places one board answer carries.
@@ -67,7 +66,7 @@ pub async fn get_board(
     trainer: Trainer,
     id: Path<Uuid>,
     query: Query<BoardQuery>,
-    pool: Data<PgPool>,
+    gates: Data<Gates>,
     hub: Data<LiveHub>,
 ) -> Result<Json<BoardView>, ApiError> {
     let limit = query.limit.unwrap_or(1000);
@@ -77,9 +76,13 @@ pub async fn get_board(
             format!("must be 1 to {MAX_PLACES}"),
         ));
     }
-    access::admit(&pool, *id, trainer.0)
-        .await?
-        .require_live("the board is shown (see /results afterwards)")?;
+    gates
+        .admit_live(
+            *id,
+            trainer.0,
+            "the board is shown (see /results afterwards)",
+        )
+        .await?;
     let standings = newest_standings(&hub, *id).await?;
     Ok(Json(BoardView {
         epoch: standings.epoch,

@@ -13,7 +13,7 @@ use crate::auth::tokens::{JwtKeys, LIVE_TICKET_TTL_SECS};
 use crate::auth::{AuthUser, LiveViewer, Trainee};
 use crate::error::{ApiError, FieldError};
 use crate::limits::{EnergyLimit, TicketLimit};
-use crate::live::access::{self, Admitted, EndedResult};
+use crate::live::access::{self, Admitted, EndedResult, Gates};
 use crate::live::hub::{self, Channel, LiveHub};
 use crate::live::state::{LiveState, Standings};
 use crate::live::view::{ClientEvent, Follower, FrameView, Step, slice};
@@ -67,24 +67,32 @@ pub fn routes(workouts: Scope) -> Scope {
         .service(resource("/{id}/energy").route(post().to(post_energy)))
 }
 
-/// Who may follow `id`, after checking a ticket's workout.
-async fn admit(pool: &PgPool, id: Uuid, viewer: LiveViewer) -> Result<Admitted, ApiError> {
+/// A ticket for another workout is refused before anything is read.
+fn check_ticket(id: Uuid, viewer: LiveViewer) -> Result<(), ApiError> {
     if viewer.ticket_for.is_some_and(|wid| wid != id) {
         return Err(ApiError::forbidden("this ticket is for another workout"));
     }
-    access::admit(pool, id, viewer.user).await
+    Ok(())
 }
 
-/// [`admit`], with the waiting room counted by the workout's owner: PostgreSQL learns of joins
-/// only when the owner writes presence behind, so it may lag a join made a moment ago.
+/// Admits `viewer` to a stream of `id` and subscribes this node to the workout: the opening state
+/// is read after the subscription (so no transition falls between the two), with the waiting
+/// room counted by the workout's owner (PostgreSQL learns of joins only when the owner writes
+/// presence behind, so it may lag a join made a moment ago).
 async fn admit_to_stream(
-    pool: &PgPool,
+    gates: &Gates,
+    hub: &LiveHub,
     actors: &ActorClient,
     req: &HttpRequest,
     id: Uuid,
     viewer: LiveViewer,
-) -> Result<Admitted, ApiError> {
-    let mut admitted = admit(pool, id, viewer).await?;
+) -> Result<(Admitted, Arc<Channel>), ApiError> {
+    check_ticket(id, viewer)?;
+    gates.admit(id, viewer.user).await?;
+    let channel = channel(hub, id).await?;
+    let mut admitted = gates
+        .admit_read_after(id, viewer.user, channel.since)
+        .await?;
     if admitted.initial.state == WorkoutState::Scheduled {
         let status: Result<WorkoutStatus, _> =
             actors_call(actors, ActorKind::Workout, id, &WorkoutCommand::Get, req).await;
@@ -96,7 +104,7 @@ async fn admit_to_stream(
             admitted.initial.present = present;
         }
     }
-    Ok(admitted)
+    Ok((admitted, channel))
 }
 
 /// Follow a workout live (Server-Sent Events).
@@ -116,18 +124,22 @@ async fn admit_to_stream(
     error_code = 404,
     error_code = 503
 )]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "actix handlers take one extractor per input"
+)]
 pub async fn live_events(
     viewer: LiveViewer,
     id: Path<Uuid>,
     _ticket: TicketAuth,
     req: HttpRequest,
     pool: Data<PgPool>,
+    gates: Data<Gates>,
     hub: Data<LiveHub>,
     actors: Data<ActorClient>,
 ) -> Result<HttpResponse, ApiError> {
     let id = *id;
-    let admitted = admit_to_stream(&pool, &actors, &req, id, viewer).await?;
-    let channel = channel(&hub, id).await?;
+    let (admitted, channel) = admit_to_stream(&gates, &hub, &actors, &req, id, viewer).await?;
     let events = follow(channel, admitted, viewer.user.id, id, pool.into_inner())
         .map(|(name, data)| sse::Data::new(data.to_string()).event(name).into());
     let mut response = sse::Sse::from_infallible_stream(events)
@@ -165,12 +177,12 @@ pub async fn live_socket(
     req: HttpRequest,
     Upgrade(body): Upgrade,
     pool: Data<PgPool>,
+    gates: Data<Gates>,
     hub: Data<LiveHub>,
     actors: Data<ActorClient>,
 ) -> Result<HttpResponse, ApiError> {
     let id = *id;
-    let admitted = admit_to_stream(&pool, &actors, &req, id, viewer).await?;
-    let channel = channel(&hub, id).await?;
+    let (admitted, channel) = admit_to_stream(&gates, &hub, &actors, &req, id, viewer).await?;
     let (response, mut session, mut incoming) = actix_ws::handle(&req, body)
         .map_err(|err| ApiError::client(ErrorCode::MalformedRequest, err.to_string()))?;
     let events = follow(channel, admitted, viewer.user.id, id, pool.into_inner());
@@ -234,10 +246,10 @@ pub async fn issue_ticket(
     _limit: TicketLimit,
     user: AuthUser,
     id: Path<Uuid>,
-    pool: Data<PgPool>,
+    gates: Data<Gates>,
     keys: Data<JwtKeys>,
 ) -> Result<Json<LiveTicket>, ApiError> {
-    access::admit(&pool, *id, user).await?;
+    gates.admit(*id, user).await?;
     Ok(Json(ticket(&keys, user, *id)?))
 }
 
@@ -270,12 +282,17 @@ pub async fn get_leaderboard(
     viewer: LiveViewer,
     id: Path<Uuid>,
     _ticket: TicketAuth,
-    pool: Data<PgPool>,
+    gates: Data<Gates>,
     hub: Data<LiveHub>,
 ) -> Result<Json<FrameView>, ApiError> {
-    admit(&pool, *id, viewer)
-        .await?
-        .require_live("the leaderboard is shown (see /results afterwards)")?;
+    check_ticket(*id, viewer)?;
+    gates
+        .admit_live(
+            *id,
+            viewer.user,
+            "the leaderboard is shown (see /results afterwards)",
+        )
+        .await?;
     let frame = newest_standings(&hub, *id).await?;
     Ok(Json(slice(&frame, viewer.user.id)))
 }
@@ -388,7 +405,7 @@ pub async fn post_energy(
     trainee: Trainee,
     id: Path<Uuid>,
     body: Json<EnergyBatch>,
-    pool: Data<PgPool>,
+    gates: Data<Gates>,
     nats: Data<async_nats::Client>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
     let samples = body.into_inner().samples;
@@ -399,9 +416,7 @@ pub async fn post_energy(
         ));
     }
     check_integers(&samples)?;
-    access::admit(&pool, *id, trainee.0)
-        .await?
-        .require_live("energy is taken")?;
+    gates.admit_live(*id, trainee.0, "energy is taken").await?;
     let subject = subjects::workout_energy(*id, trainee.0.id);
     let js = async_nats::jetstream::new(nats.get_ref().clone());
     let mut rejections = Vec::new();
@@ -525,11 +540,12 @@ fn follow(
     workout_id: Uuid,
     pool: Arc<PgPool>,
 ) -> impl futures_util::Stream<Item = Encoded> + 'static {
-    let (follower, opening) = Follower::new(viewer, admitted.initial);
+    let rx = channel.subscribe();
+    let (follower, opening) = Follower::opening(viewer, admitted.initial, &rx.borrow());
     let start = Following {
         follower,
         due: opening.into(),
-        rx: channel.subscribe(),
+        rx,
         channel,
         pool,
         workout_id,

@@ -223,17 +223,7 @@ pub async fn list_workouts(
             queries::list(&pool, &filter).await.map(Arc::new)
         })
         .await
-        .map_err(|err: Arc<anyhow::Error>| {
-            // The cache shares one error among its waiters; keep the cause chain for the log
-            // and for telling a saturated database from a bug.
-            let unavailable = crate::error::dependency_unavailable(&err);
-            let err = anyhow::anyhow!("{err:#}");
-            if unavailable {
-                ApiError::Unavailable(err)
-            } else {
-                ApiError::Unexpected(err)
-            }
-        })?;
+        .map_err(ApiError::from)?;
     Ok(Json(page.as_ref().clone()))
 }
 

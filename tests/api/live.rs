@@ -1078,3 +1078,60 @@ async fn sigterm_ends_open_live_streams_instead_of_waiting_for_them() {
     assert!(status.success(), "{status}");
     assert!(events.next().await.is_none(), "the stream ended");
 }
+
+/// A class starting is a herd of stream opens: they share one read of the workout and its
+/// roster per node instead of one each (what exhausted the pool at 1 000 apps before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_herd_of_stream_opens_shares_one_read_of_the_workout() {
+    const APPS: usize = 20; // the capacity of `new_workout`
+    let app = TestApp::spawn().await;
+    let class = live_class(&app, APPS).await;
+    let before = counter(&app, "cultfit_live_gate_reads_total").await;
+    let opens = class.joins.iter().map(|join| {
+        let url = join["live_url"].as_str().unwrap_or_default().to_owned();
+        let app = &app;
+        async move {
+            let mut events = Sse::open(app, &url).await;
+            events.until("started").await;
+        }
+    });
+    futures_util::future::join_all(opens).await;
+    let reads = counter(&app, "cultfit_live_gate_reads_total").await - before;
+    assert!(
+        (1.0..APPS as f64 / 4.0).contains(&reads),
+        "{APPS} stream opens read the workout {reads} times"
+    );
+    // A place freed and taken since the read counts; no place at all does not.
+    assert_eq!(
+        app.cancel_booking(token(&class.trainees[0]), &class.id)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let late = app.signed_up("trainee").await;
+    assert_eq!(
+        app.book(token(&late), &class.id).await.status(),
+        StatusCode::CREATED
+    );
+    let ticket = app
+        .post_json(
+            &format!("/api/v1/workouts/{}/live/tickets", class.id),
+            &json!({}),
+            Some(token(&late)),
+        )
+        .await;
+    assert_eq!(
+        ticket.status(),
+        StatusCode::OK,
+        "a place booked a moment ago counts"
+    );
+    let stranger = app.signed_up("trainee").await;
+    let refused = app
+        .post_json(
+            &format!("/api/v1/workouts/{}/live/tickets", class.id),
+            &json!({}),
+            Some(token(&stranger)),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+}
