@@ -32,9 +32,28 @@ pub struct Channel {
     pub results: tokio::sync::OnceCell<Arc<HashMap<Uuid, EndedResult>>>,
     /// When the subscription was made: the channel knows every transition since.
     pub since: Instant,
+    /// The waiting room's head count as the owner told the first client here (later counts
+    /// arrive on the channel), so a herd of waiting-room opens asks the owner once.
+    waiting_at_open: tokio::sync::OnceCell<u32>,
 }
 
 impl Channel {
+    /// Who is in the waiting room: the newest count seen on the channel, else `ask` (once per
+    /// channel, shared by everyone opening meanwhile).
+    pub async fn waiting<F>(&self, ask: F) -> Option<u32>
+    where
+        F: Future<Output = Option<u32>>,
+    {
+        if let Some((count, _)) = self.state.borrow().waiting {
+            return Some(count);
+        }
+        self.waiting_at_open
+            .get_or_try_init(|| async { ask.await.ok_or(()) })
+            .await
+            .ok()
+            .copied()
+    }
+
     /// A receiver of the newest state (marks the current one as seen).
     pub fn subscribe(&self) -> watch::Receiver<LiveState> {
         let mut rx = self.state.clone();
@@ -109,6 +128,7 @@ impl LiveHub {
             task,
             results: tokio::sync::OnceCell::new(),
             since,
+            waiting_at_open: tokio::sync::OnceCell::new(),
         });
         channels.retain(|_, weak| weak.strong_count() > 0);
         channels.insert(workout_id, Arc::downgrade(&channel));

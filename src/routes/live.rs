@@ -78,7 +78,7 @@ fn check_ticket(id: Uuid, viewer: LiveViewer) -> Result<(), ApiError> {
 /// Admits `viewer` to a stream of `id` and subscribes this node to the workout: the opening state
 /// is read after the subscription (so no transition falls between the two), with the waiting
 /// room counted by the workout's owner (PostgreSQL learns of joins only when the owner writes
-/// presence behind, so it may lag a join made a moment ago).
+/// presence behind, so it may lag a join made a moment ago) — asked once per channel.
 async fn admit_to_stream(
     gates: &Gates,
     hub: &LiveHub,
@@ -94,13 +94,12 @@ async fn admit_to_stream(
         .admit_read_after(id, viewer.user, channel.since)
         .await?;
     if admitted.initial.state == WorkoutState::Scheduled {
-        let status: Result<WorkoutStatus, _> =
-            actors_call(actors, ActorKind::Workout, id, &WorkoutCommand::Get, req).await;
-        if let Ok(WorkoutStatus {
-            present: Some(present),
-            ..
-        }) = status
-        {
+        let ask_owner = async {
+            let status: Result<WorkoutStatus, _> =
+                actors_call(actors, ActorKind::Workout, id, &WorkoutCommand::Get, req).await;
+            status.ok()?.present
+        };
+        if let Some(present) = channel.waiting(ask_owner).await {
             admitted.initial.present = present;
         }
     }
