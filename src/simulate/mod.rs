@@ -367,6 +367,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
             "unacknowledged": delivery.unacknowledged.load(std::sync::atomic::Ordering::Relaxed),
         },
         "ticks": t.ticks,
+        // What every api node following the session receives per tick (all frame parts).
+        "live_bytes_per_tick": t.live_bytes_per_tick(),
         // The longest time without a frame while the session was followed.
         "longest_frame_gap_ms": t.longest_gap.as_millis() as u64,
         "app_streams": app_report(args.followers, &seen),

@@ -23,6 +23,16 @@ pub struct Tracker {
     pub last_tick_at: Option<Instant>,
     /// The longest wait between two complete ticks: how long apps would have seen no update.
     pub longest_gap: std::time::Duration,
+    /// Bytes of the live subject up to the last complete tick: what every api node following
+    /// the workout receives.
+    pub live_bytes: u64,
+}
+
+impl Tracker {
+    /// Bytes of the live subject per complete tick.
+    pub fn live_bytes_per_tick(&self) -> u64 {
+        self.live_bytes.checked_div(self.ticks).unwrap_or(0)
+    }
 }
 
 /// The tracker, whoever panicked while holding it (its numbers stay usable).
@@ -33,8 +43,10 @@ pub fn lock(tracker: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
 /// Folds the live subject into the tracker: every complete tick settles pending samples.
 pub async fn follow(mut frames: async_nats::Subscriber, tracker: Arc<Mutex<Tracker>>) {
     let (mut state, mut assembler) = (LiveState::default(), Assembler::default());
+    let mut bytes = 0;
     while let Some(message) = frames.next().await {
         let at = Instant::now();
+        bytes += message.payload.len() as u64;
         let Ok(message) = serde_json::from_slice::<LiveMessage>(&message.payload) else {
             continue;
         };
@@ -48,6 +60,7 @@ pub async fn follow(mut frames: async_nats::Subscriber, tracker: Arc<Mutex<Track
         }
         let mut t = lock(&tracker);
         t.ticks += 1;
+        t.live_bytes += std::mem::take(&mut bytes);
         if let Some(last) = t.last_tick_at {
             t.longest_gap = t.longest_gap.max(at.duration_since(last));
         }
