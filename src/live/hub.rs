@@ -7,9 +7,10 @@
 //! newest state, so a slow one skips frames instead of queueing them.
 
 use super::access::EndedResult;
-use super::state::{Assembler, LiveState};
+use super::state::LiveState;
 use bus_contracts::subjects;
 use bus_contracts::v1::LiveMessage;
+use bus_contracts::v1::frames::Assembler;
 use futures_util::StreamExt as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
