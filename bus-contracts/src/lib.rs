@@ -3,7 +3,8 @@
 //! Api nodes, worker nodes and wearables only agree on what is in this crate:
 //! - [`ErrorCode`]: the stable error vocabulary shared by NATS replies and HTTP problem documents.
 //! - [`subjects`]: every NATS subject, stream and KV bucket name (they are spelled nowhere else).
-//! - [`v1`]: the wire types of version 1: actor commands, replies, domain events, placement.
+//! - [`v1`]: the wire types of version 1: actor commands, replies, domain events, placement, and
+//!   the live frames (with their split and reassembly, [`v1::frames`]).
 //!
 //! Versioning policy: within `v1`, changes are additive only (new optional fields, new enum
 //! variants that old readers never receive unasked). Anything else is `v2`, on `cultfit.v2.*`

@@ -4,6 +4,7 @@
 //! with a [`Reply`]. Times are RFC 3339 UTC; ids are UUIDs.
 
 pub mod energy;
+pub mod frames;
 
 use crate::ErrorCode;
 use chrono::{DateTime, Utc};
@@ -446,7 +447,8 @@ pub enum LiveMessage {
 }
 
 /// A tick's ranking, or one part of it: a large session's standings are split over several
-/// messages (each at most [`Frame::MAX_STANDINGS`] entries) so none exceeds NATS's payload limit.
+/// messages (each at most [`Frame::MAX_STANDINGS`] entries) so none exceeds NATS's payload limit;
+/// [`frames`] splits and reassembles them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Frame {
     /// Owner's lease epoch.

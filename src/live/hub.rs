@@ -7,20 +7,19 @@
 //! newest state, so a slow one skips frames instead of queueing them.
 
 use super::access::EndedResult;
-use super::state::{Assembler, LiveState};
+use super::state::LiveState;
 use bus_contracts::subjects;
 use bus_contracts::v1::LiveMessage;
+use bus_contracts::v1::frames::{Assembler, Standings};
 use futures_util::StreamExt as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 /// Metric: live subjects this api node is subscribed to.
 const SUBSCRIBED: &str = "cultfit_live_subscriptions";
-/// Metric: clients following a live stream on this api node.
-pub const CLIENTS: &str = "cultfit_live_clients";
 /// Metric: undecodable messages seen on live subjects.
 const UNDECODABLE: &str = "cultfit_live_undecodable_total";
 
@@ -59,6 +58,18 @@ impl Channel {
         let mut rx = self.state.clone();
         rx.mark_unchanged();
         rx
+    }
+
+    /// The newest complete tick, waiting up to `wait` for a first one when none came yet (nobody
+    /// here followed the workout until now: its owner's next tick is due).
+    pub async fn newest_standings(&self, wait: Duration) -> Option<Arc<Standings>> {
+        let mut state = self.subscribe();
+        let newest = |rx: &watch::Receiver<LiveState>| rx.borrow().frame.clone();
+        if let Some(frame) = newest(&state) {
+            return Some(frame);
+        }
+        let _ = tokio::time::timeout(wait, state.wait_for(|s| s.frame.is_some())).await;
+        newest(&state)
     }
 }
 

@@ -1,32 +1,13 @@
 //! [`LiveState`]: what an api node knows about one live workout, folded from the messages on its
-//! live subject. The hub keeps only the newest state per workout; each client derives its own
-//! events from it (see [`super::view`]), so a slow client skips frames but never a lifecycle
-//! change.
+//! live subject: lifecycle changes, and the newest complete tick (its parts put together by
+//! [`Assembler`], which sits beside the workers' split in `bus-contracts`). The hub keeps only the
+//! newest state per workout; each client derives its own events from it (see [`super::view`]),
+//! so a slow client skips frames but never a lifecycle change.
 
-use bus_contracts::v1::{Frame, LiveMessage, SampleCounts, Standing};
+use bus_contracts::v1::LiveMessage;
+use bus_contracts::v1::frames::{Assembler, Standings};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 use std::sync::Arc;
-use uuid::Uuid;
-
-/// A complete tick: every part of a frame, assembled.
-#[derive(Debug)]
-pub struct Standings {
-    /// Owner's lease epoch.
-    pub epoch: u64,
-    /// Tick number within the epoch.
-    pub tick: u64,
-    /// When the ranking was taken.
-    pub at: DateTime<Utc>,
-    /// Everyone ranked.
-    pub participants: u32,
-    /// Samples counted by the owner so far.
-    pub samples: SampleCounts,
-    /// Everyone, best first.
-    pub entries: Vec<Standing>,
-    /// Where each user is in `entries`.
-    pub index: HashMap<Uuid, usize>,
-}
 
 /// The newest known state of a workout's live session.
 #[derive(Clone, Debug, Default)]
@@ -45,46 +26,6 @@ pub struct LiveState {
     pub cancelled: Option<Option<String>>,
     /// The newest complete tick.
     pub frame: Option<Arc<Standings>>,
-}
-
-/// Folds frame parts into complete ticks; a tick missing a part is dropped when the next starts.
-#[derive(Debug, Default)]
-pub struct Assembler {
-    pending: Option<(u64, u64, Vec<Option<Frame>>)>,
-}
-
-impl Assembler {
-    /// Adds a part; returns the tick once all of its parts are in.
-    pub fn add(&mut self, frame: Frame) -> Option<Standings> {
-        let parts = frame.parts.clamp(1, 1_000) as usize;
-        let key = (frame.epoch, frame.tick);
-        let fresh = !matches!(&self.pending, Some((e, t, slots)) if (*e, *t) == key && slots.len() == parts);
-        if fresh {
-            self.pending = Some((frame.epoch, frame.tick, vec![None; parts]));
-        }
-        let (_, _, slots) = self.pending.as_mut()?;
-        let slot = slots.get_mut(frame.part as usize)?;
-        *slot = Some(frame);
-        if slots.iter().any(Option::is_none) {
-            return None;
-        }
-        let (epoch, tick, slots) = self.pending.take()?;
-        let mut frames: Vec<Frame> = slots.into_iter().flatten().collect();
-        frames.sort_by_key(|f| f.offset);
-        let first = frames.first()?;
-        let (at, participants, samples) = (first.at, first.participants, first.samples);
-        let entries: Vec<Standing> = frames.into_iter().flat_map(|f| f.standings).collect();
-        let index = entries.iter().enumerate().map(|(i, s)| (s.0, i)).collect();
-        Some(Standings {
-            epoch,
-            tick,
-            at,
-            participants,
-            samples,
-            entries,
-            index,
-        })
-    }
 }
 
 impl LiveState {
@@ -132,6 +73,8 @@ impl LiveState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bus_contracts::v1::{Frame, SampleCounts, Standing};
+    use uuid::Uuid;
 
     fn at(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_900_000_000 + s, 0).unwrap_or_default()

@@ -6,8 +6,9 @@
 //! only ever sees the newest), it emits each lifecycle change once and in order: waiting room,
 //! `started`, frames, then `ended` or `cancelled`.
 
-use super::state::{LiveState, Standings};
+use super::state::LiveState;
 use apistos::ApiComponent;
+use bus_contracts::v1::frames::Standings;
 use bus_contracts::v1::{Standing, WorkoutState};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;

@@ -2,7 +2,8 @@
 //! leaderboard on demand, and energy ingest for apps without NATS.
 //!
 //! Streams are served from this node's [`LiveHub`]: one NATS subscription per workout followed
-//! here, whatever the number of clients, and each client's view cut from the newest state.
+//! here, whatever the number of clients, and each client's view cut from the newest state. What a
+//! client is sent is decided in [`crate::live`] ([`stream::follow`]); here it only meets HTTP.
 //!
 //! Tickets and energy ingest are rate limited per client address and per user
 //! ([`crate::limits`]): each handler's first argument is its guard.
@@ -13,10 +14,10 @@ use crate::auth::tokens::{JwtKeys, LIVE_TICKET_TTL_SECS};
 use crate::auth::{AuthUser, LiveViewer, Trainee};
 use crate::error::{ApiError, FieldError};
 use crate::limits::{EnergyLimit, TicketLimit};
-use crate::live::access::{self, Admitted, EndedResult, Gates};
-use crate::live::hub::{self, Channel, LiveHub};
-use crate::live::state::{LiveState, Standings};
-use crate::live::view::{ClientEvent, Follower, FrameView, Step, slice};
+use crate::live::access::{Admitted, Gates};
+use crate::live::hub::{Channel, LiveHub};
+use crate::live::stream::{self, EncodedEvent};
+use crate::live::view::{FrameView, slice};
 use actix_web::web::{Data, Json, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, Responder as _, http::header};
 use actix_web_lab::sse;
@@ -24,14 +25,14 @@ use apistos::reference_or::ReferenceOr;
 use apistos::web::{Scope, get, post, resource};
 use apistos::{ApiComponent, api_operation};
 use bus_contracts::v1::energy::{Rejection, Sample};
+use bus_contracts::v1::frames::Standings;
 use bus_contracts::v1::{ActorKind, WorkoutCommand, WorkoutState, WorkoutStatus};
 use bus_contracts::{ErrorCode, subjects};
 use cultfit_actors::client::ActorClient;
-use futures_util::StreamExt as _;
+use futures_util::{Stream, StreamExt as _};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -139,8 +140,8 @@ pub async fn live_events(
 ) -> Result<HttpResponse, ApiError> {
     let id = *id;
     let (admitted, channel) = admit_to_stream(&gates, &hub, &actors, &req, id, viewer).await?;
-    let events = follow(channel, admitted, viewer.user.id, id, pool.into_inner())
-        .map(|(name, data)| sse::Data::new(data.to_string()).event(name).into());
+    let pool = pool.into_inner();
+    let events = stream::follow(channel, admitted.initial, viewer.user.id, id, pool).map(sse_event);
     let mut response = sse::Sse::from_infallible_stream(events)
         .with_retry_duration(RECONNECT_AFTER)
         .with_keep_alive(KEEP_ALIVE)
@@ -151,6 +152,13 @@ pub async fn live_events(
         header::HeaderValue::from_static("no"),
     );
     Ok(response)
+}
+
+/// `event` as an SSE event: `event:` its name, `data:` its JSON.
+fn sse_event(event: EncodedEvent) -> sse::Event {
+    sse::Data::new(event.data.to_string())
+        .event(event.name)
+        .into()
 }
 
 /// Follow a workout live (WebSocket).
@@ -182,36 +190,45 @@ pub async fn live_socket(
 ) -> Result<HttpResponse, ApiError> {
     let id = *id;
     let (admitted, channel) = admit_to_stream(&gates, &hub, &actors, &req, id, viewer).await?;
-    let (response, mut session, mut incoming) = actix_ws::handle(&req, body)
+    let (response, session, incoming) = actix_ws::handle(&req, body)
         .map_err(|err| ApiError::client(ErrorCode::MalformedRequest, err.to_string()))?;
-    let events = follow(channel, admitted, viewer.user.id, id, pool.into_inner());
-    actix_web::rt::spawn(async move {
-        let mut events = std::pin::pin!(events);
-        loop {
-            tokio::select! {
-                event = events.next() => {
-                    let Some(event) = event else { break };
-                    let message = serde_json::json!({"event": event.0, "data": event.1}).to_string();
-                    // Awaiting the send is the back-pressure: while a slow client drains, newer
-                    // states replace older ones in the watch and it skips to the newest.
-                    if session.text(message).await.is_err() {
+    let pool = pool.into_inner();
+    let events = stream::follow(channel, admitted.initial, viewer.user.id, id, pool);
+    actix_web::rt::spawn(pump(events, session, incoming));
+    Ok(response)
+}
+
+/// Sends `events` over a WebSocket, each a text message `{"event": name, "data": {...}}`, and
+/// answers pings, until the events end (then closes) or the client goes.
+async fn pump(
+    events: impl Stream<Item = EncodedEvent>,
+    mut session: actix_ws::Session,
+    mut incoming: actix_ws::MessageStream,
+) {
+    let mut events = std::pin::pin!(events);
+    loop {
+        tokio::select! {
+            event = events.next() => {
+                let Some(event) = event else { break };
+                let message = serde_json::json!({"event": event.name, "data": event.data});
+                // Awaiting the send is the back-pressure: while a slow client drains, newer
+                // states replace older ones in the watch and it skips to the newest.
+                if session.text(message.to_string()).await.is_err() {
+                    return;
+                }
+            }
+            message = incoming.next() => match message {
+                Some(Ok(actix_ws::Message::Ping(bytes))) => {
+                    if session.pong(&bytes).await.is_err() {
                         return;
                     }
                 }
-                message = incoming.next() => match message {
-                    Some(Ok(actix_ws::Message::Ping(bytes))) => {
-                        if session.pong(&bytes).await.is_err() {
-                            return;
-                        }
-                    }
-                    Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => return,
-                    Some(Ok(_)) => {}
-                },
-            }
+                Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
         }
-        let _ = session.close(None).await;
-    });
-    Ok(response)
+    }
+    let _ = session.close(None).await;
 }
 
 /// A ticket to open a live stream where headers cannot be set.
@@ -300,16 +317,12 @@ pub async fn get_leaderboard(
 /// nobody here follows it yet.
 pub async fn newest_standings(hub: &LiveHub, id: Uuid) -> Result<Arc<Standings>, ApiError> {
     let channel = channel(hub, id).await?;
-    let mut state = channel.subscribe();
-    let newest = |rx: &tokio::sync::watch::Receiver<LiveState>| rx.borrow().frame.clone();
-    if let Some(frame) = newest(&state) {
-        return Ok(frame);
-    }
-    let wait = state.wait_for(|s| s.frame.is_some());
-    let _ = tokio::time::timeout(FIRST_FRAME_WAIT, wait).await;
-    newest(&state).ok_or_else(|| {
-        ApiError::client(ErrorCode::Unavailable, "no leaderboard yet; retry shortly")
-    })
+    channel
+        .newest_standings(FIRST_FRAME_WAIT)
+        .await
+        .ok_or_else(|| {
+            ApiError::client(ErrorCode::Unavailable, "no leaderboard yet; retry shortly")
+        })
 }
 
 /// A batch of wearable samples.
@@ -462,6 +475,7 @@ fn rejection(index: usize, reason: Rejection) -> SampleRejection {
     }
 }
 
+/// This node's channel for workout `id`; 503 when it cannot subscribe (NATS away, shutting down).
 async fn channel(hub: &LiveHub, id: Uuid) -> Result<Arc<Channel>, ApiError> {
     hub.channel(id).await.map_err(|err| {
         tracing::warn!(error = %err, "cannot subscribe to a live subject");
@@ -493,118 +507,5 @@ impl apistos::ApiComponent for Upgrade {
 
     fn schema() -> Option<(String, ReferenceOr<apistos::Schema>)> {
         None
-    }
-}
-
-/// One encoded event: its name and its data.
-type Encoded = (&'static str, serde_json::Value);
-
-/// One client's place in its stream (see [`follow`]).
-struct Following {
-    follower: Follower,
-    due: VecDeque<Step>,
-    rx: tokio::sync::watch::Receiver<LiveState>,
-    channel: Arc<Channel>,
-    pool: Arc<PgPool>,
-    workout_id: Uuid,
-    viewer: Uuid,
-    finished: bool,
-    _gauge: ClientGauge,
-}
-
-impl Following {
-    async fn encode(&self, step: Step) -> (Encoded, bool) {
-        match step {
-            Step::Send(event) => {
-                let last = matches!(event, ClientEvent::Cancelled(_));
-                ((event.name(), event.data()), last)
-            }
-            Step::Ended(at) => {
-                let result =
-                    ended_result(&self.channel, &self.pool, self.workout_id, self.viewer).await;
-                (
-                    ("ended", serde_json::json!({"at": at, "result": result})),
-                    true,
-                )
-            }
-        }
-    }
-}
-
-/// The events for one client, until the workout ends or is cancelled (or the client goes).
-fn follow(
-    channel: Arc<Channel>,
-    admitted: Admitted,
-    viewer: Uuid,
-    workout_id: Uuid,
-    pool: Arc<PgPool>,
-) -> impl futures_util::Stream<Item = Encoded> + 'static {
-    let rx = channel.subscribe();
-    let (follower, opening) = Follower::opening(viewer, admitted.initial, &rx.borrow());
-    let start = Following {
-        follower,
-        due: opening.into(),
-        rx,
-        channel,
-        pool,
-        workout_id,
-        viewer,
-        finished: false,
-        _gauge: ClientGauge::new(),
-    };
-    futures_util::stream::unfold(start, |mut s| async move {
-        if s.finished {
-            return None;
-        }
-        loop {
-            if let Some(step) = s.due.pop_front() {
-                let (encoded, last) = s.encode(step).await;
-                s.finished = last;
-                return Some((encoded, s));
-            }
-            // Only the newest state is read: states published meanwhile are skipped.
-            if s.follower.is_done() || s.rx.changed().await.is_err() {
-                return None;
-            }
-            let steps = s.follower.next(&s.rx.borrow_and_update());
-            s.due.extend(steps);
-        }
-    })
-}
-
-/// The viewer's result once the workout ended (`None` for its trainer or a trainee who never
-/// joined); every client on this node shares one read of the results.
-async fn ended_result(
-    channel: &Channel,
-    pool: &PgPool,
-    workout_id: Uuid,
-    viewer: Uuid,
-) -> Option<EndedResult> {
-    let results = channel
-        .results
-        .get_or_try_init(|| async { access::results(pool, workout_id).await.map(Arc::new) })
-        .await;
-    match results {
-        Ok(results) => results.get(&viewer).cloned(),
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot read results for the ended event");
-            None
-        }
-    }
-}
-
-/// Counts a client in [`hub::CLIENTS`] while alive.
-struct ClientGauge;
-
-impl ClientGauge {
-    fn new() -> Self {
-        metrics::gauge!(hub::CLIENTS).increment(1.0);
-        ClientGauge
-    }
-}
-
-impl Drop for ClientGauge {
-    fn drop(&mut self) {
-        metrics::gauge!(hub::CLIENTS).decrement(1.0);
     }
 }

@@ -2,8 +2,9 @@
 //! after their intended send), and what the workout's owner counted.
 
 use super::wearable::Latencies;
-use crate::live::state::{Assembler, LiveState};
+use crate::live::state::LiveState;
 use bus_contracts::v1::LiveMessage;
+use bus_contracts::v1::frames::Assembler;
 use futures_util::StreamExt as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;

@@ -3,26 +3,14 @@
 //! Everyone's standing goes out every tick (the api nodes slice each client's view from it: top N,
 //! their own place, the neighbours around it), split into parts of at most
 //! [`Frame::MAX_STANDINGS`] so that even a 100 000-trainee session stays under NATS's payload
-//! limit.
+//! limit. Only the board's side is here (ranking to standings, names); the split itself is
+//! [`bus_contracts::v1::frames::split`], beside the reassembly every reader uses.
 
 use super::board::{Board, Ranking};
-use bus_contracts::v1::{Frame, SampleCounts, Standing};
-use chrono::{DateTime, Utc};
+use bus_contracts::v1::frames::{Tick, split};
+use bus_contracts::v1::{Frame, Standing};
 use std::collections::HashMap;
 use uuid::Uuid;
-
-/// What every part of one tick shares.
-#[derive(Clone, Copy, Debug)]
-pub struct Tick {
-    /// The owner's lease epoch.
-    pub epoch: u64,
-    /// The tick number.
-    pub tick: u64,
-    /// When the ranking was taken.
-    pub at: DateTime<Utc>,
-    /// Samples counted so far.
-    pub samples: SampleCounts,
-}
 
 /// The frames of one tick, in rank order. `names` holds each participant's display name, `None`
 /// for those who hide from leaderboards; anyone missing is shown without a name. An empty board
@@ -33,31 +21,11 @@ pub fn frames(
     names: &HashMap<Uuid, Option<String>>,
     tick: Tick,
 ) -> Vec<Frame> {
-    let participants = u32::try_from(ranking.order.len()).unwrap_or(u32::MAX);
-    let chunks: Vec<&[u32]> = if ranking.order.is_empty() {
-        vec![&[]]
-    } else {
-        ranking.order.chunks(Frame::MAX_STANDINGS).collect()
-    };
-    let parts = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
-    chunks
-        .into_iter()
-        .zip(0u32..)
-        .map(|(chunk, part)| Frame {
-            epoch: tick.epoch,
-            tick: tick.tick,
-            at: tick.at,
-            participants,
-            samples: tick.samples,
-            part,
-            parts,
-            offset: part.saturating_mul(Frame::MAX_STANDINGS as u32),
-            standings: chunk
-                .iter()
-                .map(|&slot| standing(board, slot, names))
-                .collect(),
-        })
-        .collect()
+    let standings = ranking
+        .order
+        .iter()
+        .map(|&slot| standing(board, slot, names));
+    split(tick, standings, Frame::MAX_STANDINGS)
 }
 
 fn standing(board: &Board, slot: u32, names: &HashMap<Uuid, Option<String>>) -> Standing {
@@ -74,7 +42,9 @@ fn standing(board: &Board, slot: u32, names: &HashMap<Uuid, Option<String>>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bus_contracts::v1::SampleCounts;
     use bus_contracts::v1::energy::Sample;
+    use chrono::DateTime;
 
     fn user(n: u128) -> Uuid {
         Uuid::from_u128(n)

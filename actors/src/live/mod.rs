@@ -6,7 +6,8 @@
 //!    into a validated `Sample`, or a `Rejection` that the actor counts under its metrics label.
 //! 2. [`board`] folds accepted samples into a dense, struct-of-arrays [`board::Board`] (one slot
 //!    per participant) and ranks it once per tick.
-//! 3. Every tick, [`frame`] turns the ranking into the messages published on the live subject.
+//! 3. Every tick, [`frame`] turns the ranking into the messages published on the live subject
+//!    (split by [`bus_contracts::v1::frames`], where the api's reassembly sits too).
 //! 4. At the end, [`summary`] replays each slot's per-second history into a
 //!    [`summary::ParticipantResult`], with calories from [`calories`].
 //!

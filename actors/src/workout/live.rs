@@ -13,13 +13,14 @@
 
 use crate::env::Env;
 use crate::live::board::{Applied, Board, TS_SLACK_MS};
-use crate::live::frame::{Tick, frames};
+use crate::live::frame::frames;
 use crate::metrics;
 use crate::placement::lease::Fence;
 use actix::prelude::*;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use bus_contracts::subjects;
 use bus_contracts::v1::energy::{self, Rejection};
+use bus_contracts::v1::frames::Tick;
 use bus_contracts::v1::{LiveMessage, SampleCounts};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
