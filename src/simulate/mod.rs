@@ -151,7 +151,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         ),
         _ => format!("signing up a trainer and {n} trainees (argon2 makes this the slow part)"),
     });
-    // Cached access tokens must last the session and the checks after it.
+    // A cached access token must last the session, the wait for its frames (up to 30 s) and the
+    // results read after it (`good_for` adds its margin).
     let run = LEAD + Duration::from_secs(args.duration_secs + FRESH_FOR_SECONDS as u64 + 60);
     let (trainer, trainees, setup) = accounts::sign_in_all(
         &http,
