@@ -93,7 +93,7 @@ pub async fn sign_in_all(
     drop(signed_in);
     bar.finish_and_clear();
     setup.elapsed = began.elapsed();
-    if let Some(cache) = cache {
+    if let Some(cache) = cache.filter(|_| results.iter().any(Result::is_ok)) {
         for ((role, i), result) in people.iter().zip(&results) {
             if let Ok(signed_in) = result {
                 let account = signed_in.account();

@@ -1051,6 +1051,7 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
             "1",
         ])
         .env("CULTFIT_NATS_SECRETS", &app.nats.secrets)
+        .env("XDG_CACHE_HOME", cache_home.path())
         .output()
         .await
         .expect("run cultfit simulate");
@@ -1061,6 +1062,7 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
     let no_secrets = tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
         .args(["simulate", "--api-url", &app.address, "--trainees", "1"])
         .env_remove("CULTFIT_NATS_SECRETS")
+        .env("XDG_CACHE_HOME", cache_home.path())
         .output()
         .await
         .expect("run cultfit simulate");
