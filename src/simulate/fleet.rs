@@ -62,11 +62,12 @@ impl Storm {
 
 /// Connects one device connection per `(device_token, inbox_prefix)` from `join` to the servers
 /// `nats_url` lists (a wearable is given them all and picks one), at most `in_flight` at a time;
-/// the publishers come back in the same order.
+/// the publishers come back in the same order. `bar` counts the answers.
 pub async fn connect_devices(
     nats_url: &str,
     devices: Vec<(String, String)>,
     in_flight: usize,
+    bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<(Vec<Publisher>, Storm)> {
     let urls = crate::bus::connect::parse_urls(nats_url)?;
     let started = Instant::now();
@@ -88,6 +89,7 @@ pub async fn connect_devices(
             }
         })
         .buffered(in_flight.max(1))
+        .inspect(|_| bar.inc(1))
         .collect()
         .await;
     let mut storm = Storm {

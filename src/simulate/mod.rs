@@ -1,7 +1,8 @@
 //! `cultfit simulate`: drives one realistic live session against a running service, through its
 //! public interfaces only (HTTP for people, NATS for wearables), and reports what it measured.
 //!
-//! 1. A trainer and N trainees register (or log in, if a previous run created them).
+//! 1. A trainer and N trainees register (or log in, if a previous run created them), or reuse
+//!    the tokens a previous run under the same `--name` cached (see [`token_cache`]).
 //! 2. The trainer schedules a workout; every trainee books and joins it; the trainer starts it.
 //! 3. Every wearable connects to the bus with its trainee's device token, one connection each,
 //!    as real ones do (the connect storm of a class starting, timed; see [`fleet`]).
@@ -17,12 +18,20 @@
 //!    each trainee's stored result against the last energy their wearable sent.
 //!
 //! Exits non-zero if any trainee's result misses energy that was sent (and accepted).
+//!
+//! stdout carries the JSON report and nothing else. stderr carries `[simulate] ...` lines as each
+//! phase begins and ends, a progress bar per phase when it is a terminal ([`progress`]), and a
+//! summary table of the report at the end ([`summary`]).
 
+pub mod accounts;
 pub mod fleet;
 pub mod followers;
 pub mod http;
 pub mod processes;
+pub mod progress;
 pub mod send;
+pub mod summary;
+pub mod token_cache;
 pub mod tracker;
 pub mod verify;
 pub mod wearable;
@@ -35,9 +44,11 @@ use clap::Args;
 use cultfit_actors::live::summary::FRESH_FOR_SECONDS;
 use futures_util::StreamExt as _;
 use http::Http;
+use progress::Progress;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use token_cache::TokenCache;
 use tracker::{Tracker, follow, lock};
 use uuid::Uuid;
 use wearable::Wearable;
@@ -78,9 +89,17 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
     /// Names the simulated accounts (`<name>-trainee-<i>@sim.cultfit.test`); reuse a name to
-    /// reuse its accounts (log in instead of registering).
+    /// reuse its accounts (their cached tokens, or log in instead of registering).
     #[arg(long, default_value = "sim")]
     pub name: String,
+    /// Where the accounts' tokens are kept between runs (mode 0600: they are credentials);
+    /// by default `$XDG_CACHE_HOME/cultfit/simulate/<name>-<hash of --api-url>.json`, else
+    /// under `~/.cache`.
+    #[arg(long, value_name = "PATH")]
+    pub token_cache: Option<std::path::PathBuf>,
+    /// Neither read nor write cached tokens: sign every account in with its password.
+    #[arg(long, conflicts_with = "token_cache")]
+    pub no_token_cache: bool,
     /// Trainees who also follow the session over SSE (their `live_url`), as apps would.
     #[arg(long, default_value_t = 0)]
     pub followers: u32,
@@ -122,21 +141,32 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     };
     let http = Http::new(&args.api_url);
     let n = args.trainees as usize;
-    progress(&format!(
-        "signing up a trainer and {n} trainees (argon2 makes this the slow part)"
-    ));
-    let trainer = http.account(&args.name, "trainer", 0).await?;
-    let trainee_tokens: Vec<(Uuid, String)> = futures_util::stream::iter(0..n)
-        .map(|i| {
-            let http = http.clone();
-            let name = args.name.clone();
-            async move { http.account(&name, "trainee", i + 1).await }
-        })
-        .buffered(args.concurrency)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+    let progress = Progress::stderr();
+    let mut cache = token_cache(&args, &progress);
+    progress.line(&match &cache {
+        Some(cache) if !cache.is_empty() => format!(
+            "signing up a trainer and {n} trainees ({} accounts cached in {})",
+            cache.len(),
+            cache.path().display()
+        ),
+        _ => format!("signing up a trainer and {n} trainees (argon2 makes this the slow part)"),
+    });
+    // A cached access token must last the session, the wait for its frames (up to 30 s) and the
+    // results read after it (`good_for` adds its margin).
+    let run = LEAD + Duration::from_secs(args.duration_secs + FRESH_FOR_SECONDS as u64 + 60);
+    let (trainer, trainees, setup) = accounts::sign_in_all(
+        &http,
+        &args.name,
+        n,
+        args.concurrency,
+        run,
+        cache.as_mut(),
+        &progress,
+    )
+    .await?;
+    let trainer = (trainer.id, trainer.token);
+    let trainee_tokens: Vec<(Uuid, String)> =
+        trainees.into_iter().map(|a| (a.id, a.token)).collect();
 
     let minutes = (args.duration_secs / 60 + 5).max(5);
     let workout = http
@@ -156,7 +186,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
             "creating the workout (a previous run's may overlap: wait or use another --name)",
         )?;
     let id: Uuid = serde_json::from_value(workout["id"].clone()).context("workout id")?;
-    progress(&format!("workout {id}: booking and joining {n} trainees"));
+    progress.line(&format!("workout {id}: booking and joining {n} trainees"));
+    let joining = Instant::now();
+    let bar = progress.bar(n as u64, "joining");
     let joins: Vec<Value> = futures_util::stream::iter(trainee_tokens.iter().cloned())
         .map(|(_, token)| {
             let http = http.clone();
@@ -172,10 +204,16 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
             }
         })
         .buffered(args.concurrency)
+        .inspect(|_| bar.inc(1))
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<anyhow::Result<_>>()?;
+    bar.finish_and_clear();
+    progress.line(&format!(
+        "{n} trainees booked and joined in {:.2} s",
+        joining.elapsed().as_secs_f64()
+    ));
     let nats_url = match &args.nats_url {
         Some(url) => url.clone(),
         None => joins[0]["nats_url"].as_str().unwrap_or_default().to_owned(),
@@ -186,7 +224,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
             fleet::connect_trusted(&service, &nats_url, args.connections as usize, n).await?;
         (publishers, None)
     } else {
-        progress(&format!(
+        progress.line(&format!(
             "connecting {n} wearables, each with its device token ({} at once)",
             args.connect_concurrency
         ));
@@ -197,9 +235,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
                 (field("device_token"), field("inbox_prefix"))
             })
             .collect();
-        let (publishers, storm) =
-            fleet::connect_devices(&nats_url, devices, args.connect_concurrency as usize).await?;
-        progress(&format!(
+        let bar = progress.bar(n as u64, "wearables");
+        let connected =
+            fleet::connect_devices(&nats_url, devices, args.connect_concurrency as usize, &bar)
+                .await;
+        bar.finish_and_clear();
+        let (publishers, storm) = connected?;
+        progress.line(&format!(
             "{} wearables admitted in {:.2} s",
             storm.admitted,
             storm.elapsed.as_secs_f64()
@@ -239,7 +281,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         &json!({}),
     )
     .await?;
-    progress(&format!(
+    progress.line(&format!(
         "started: workout {id}, {n} wearables at {} Hz for {} s ({})",
         args.rate_hz,
         args.duration_secs,
@@ -279,30 +321,47 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     let sending = Instant::now();
     let fleet: Vec<(Wearable, fleet::Publisher)> = wearables.into_iter().zip(publishers).collect();
     let delivery = Arc::new(send::Delivery::default());
+    let live = send::Live::show(&progress, schedule, args.duration_secs, tracker.clone());
     let finals = if args.trusted_publisher {
-        send::trusted(schedule, fleet, tracker.clone()).await?
+        send::trusted(schedule, fleet, tracker.clone()).await
     } else {
-        send::devices(schedule, fleet, tracker.clone(), delivery.clone()).await?
+        send::devices(schedule, fleet, tracker.clone(), delivery.clone()).await
     };
+    live.stop();
+    let finals = finals?;
     let send_seconds = sending.elapsed().as_secs_f64();
     let cpu_after = processes::cpu_seconds(&watched);
 
-    progress("stopped sending; waiting for the frames to show every sample");
+    progress.line("stopped sending; waiting for the frames to show every sample");
+    let sent = lock(&tracker).latencies.sent;
+    let bar = progress.bar(sent, "shown");
+    let shown = || sent.saturating_sub(lock(&tracker).latencies.pending() as u64);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while lock(&tracker).latencies.pending() > 0 && Instant::now() < deadline {
+    while shown() < sent && Instant::now() < deadline {
+        bar.set_position(shown());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    bar.set_position(shown());
     // Results over the scripted span must not depend on when the session ends: end no earlier
     // than the last sample plus the seconds a reading stays fresh.
     let span = LEAD + Duration::from_secs(args.duration_secs + FRESH_FOR_SECONDS as u64 + 1);
     let span_ends = started_at + chrono::TimeDelta::from_std(span).unwrap_or_default();
     if let Ok(wait) = (span_ends - Utc::now()).to_std() {
+        bar.set_message(format!(
+            "the scripted span ends in {:.0} s",
+            wait.as_secs_f64()
+        ));
         tokio::time::sleep(wait).await;
     }
+    bar.finish_and_clear();
     let (frame_counts, unreflected) = {
         let t = lock(&tracker);
         (t.samples, t.latencies.pending())
     };
+    progress.line(&format!(
+        "frames show {} of {sent} samples; ending the workout and reading the results back",
+        sent.saturating_sub(unreflected as u64)
+    ));
     http.post(
         &format!("/api/v1/workouts/{id}/end"),
         &trainer.1,
@@ -322,18 +381,20 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         .await?;
     let missing = verify::missing_energy(&finals, &results);
     let digest = if args.results_digest {
-        progress("reading every trainee's result back");
+        progress.line("reading every trainee's result back");
         let tokens: Vec<String> = trainee_tokens.iter().map(|(_, t)| t.clone()).collect();
-        Some(
-            verify::results_digest(
-                &http,
-                id,
-                &tokens,
-                span.as_secs() as usize,
-                args.concurrency,
-            )
-            .await?,
+        let bar = progress.bar(tokens.len() as u64, "results");
+        let digest = verify::results_digest(
+            &http,
+            id,
+            &tokens,
+            span.as_secs() as usize,
+            args.concurrency,
+            &bar,
         )
+        .await;
+        bar.finish_and_clear();
+        Some(digest?)
     } else {
         None
     };
@@ -376,12 +437,38 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "connect": storm.as_ref().map(fleet::Storm::report),
         "service_memory": processes::report(&services, &cpu_before, &cpu_after, send_seconds),
         "simulator_memory": processes::report(&me, &cpu_before, &cpu_after, send_seconds),
+        "setup": setup.report(cache.as_ref()),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
+    progress.line(&format!(
+        "summary of workout {id} (the JSON report is on stdout)"
+    ));
+    progress.text(&summary::table(&report));
     if missing > 0 {
         eprintln!("FAILED: {missing} trainees' results miss energy their wearables sent");
     }
     Ok(missing == 0)
+}
+
+/// The token cache this run reads and writes, if any (`--no-token-cache`, or nowhere to put it,
+/// means none).
+fn token_cache(args: &SimulateArgs, progress: &Progress) -> Option<TokenCache> {
+    if args.no_token_cache {
+        return None;
+    }
+    let Some(path) = args
+        .token_cache
+        .clone()
+        .or_else(|| TokenCache::default_path(&args.name, &args.api_url))
+    else {
+        progress.line("no token cache: neither XDG_CACHE_HOME nor HOME is set (see --token-cache)");
+        return None;
+    };
+    let (cache, problem) = TokenCache::open(path, &args.api_url);
+    if let Some(problem) = problem {
+        progress.line(&problem);
+    }
+    Some(cache)
 }
 
 /// How the wearables reached the bus, as the report says it.
@@ -414,8 +501,4 @@ fn app_report(followers: u32, seen: &Mutex<followers::Seen>) -> Value {
         "reconnected": s.reconnected,
         "recovery_ms": quantiles(&s.recovery),
     })
-}
-
-fn progress(message: &str) {
-    eprintln!("[simulate] {message}");
 }

@@ -15,7 +15,7 @@
 //! connections instead: the ingest-ceiling benchmark, not a wearable.
 
 use super::fleet::Publisher;
-use super::progress;
+use super::progress::Progress;
 use super::tracker::{Tracker, lock};
 use super::wearable::Wearable;
 use chrono::{DateTime, Utc};
@@ -117,7 +117,6 @@ pub async fn devices(
     tracker: Arc<Mutex<Tracker>>,
     delivery: Arc<Delivery>,
 ) -> anyhow::Result<Vec<(Uuid, f64)>> {
-    let reporter = spawn_progress(schedule, tracker.clone());
     let tasks: Vec<_> = fleet
         .into_iter()
         .enumerate()
@@ -136,7 +135,6 @@ pub async fn devices(
     for task in tasks {
         finals.push(task.await?);
     }
-    reporter.abort();
     Ok(finals)
 }
 
@@ -210,7 +208,6 @@ pub async fn trusted(
     fleet: Vec<(Wearable, Publisher)>,
     tracker: Arc<Mutex<Tracker>>,
 ) -> anyhow::Result<Vec<(Uuid, f64)>> {
-    let reporter = spawn_progress(schedule, tracker.clone());
     let mut by_task: Vec<Vec<(usize, Wearable, Publisher)>> = vec![Vec::new(); TRUSTED_TASKS];
     for (i, (w, publisher)) in fleet.into_iter().enumerate() {
         by_task[i % TRUSTED_TASKS].push((i, w, publisher));
@@ -254,28 +251,63 @@ pub async fn trusted(
     for task in tasks {
         finals.extend(task.await?);
     }
-    reporter.abort();
     Ok(finals)
 }
 
-/// A progress line every 5 s while sending.
-fn spawn_progress(schedule: Schedule, tracker: Arc<Mutex<Tracker>>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            let t = lock(&tracker);
-            let h = &t.latencies.histogram;
-            progress(&format!(
-                "{:>5.0} s: sent {}, accepted {}, rejected {}, ticks {}, p99 {:.1} ms",
-                schedule.began().elapsed().as_secs_f64(),
-                t.latencies.sent,
-                t.samples.0,
-                t.samples.1,
-                t.ticks,
-                h.value_at_quantile(0.99) as f64 / 1000.0
-            ));
-        }
-    })
+/// What the sending phase shows: a bar over the session's seconds with the counts so far, and
+/// where no bar is drawn a line every 5 s instead.
+pub struct Live {
+    task: tokio::task::JoinHandle<()>,
+    bar: indicatif::ProgressBar,
+}
+
+impl Live {
+    /// Starts showing the session (`seconds` long) until [`Live::stop`].
+    pub fn show(
+        progress: &Progress,
+        schedule: Schedule,
+        seconds: u64,
+        tracker: Arc<Mutex<Tracker>>,
+    ) -> Self {
+        let bar = progress.clock(seconds, "live");
+        let (shown, progress) = (bar.clone(), progress.clone());
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_millis(250));
+            let mut next_line = Instant::now() + Duration::from_secs(5);
+            loop {
+                ticks.tick().await;
+                let elapsed = Instant::now()
+                    .checked_duration_since(schedule.began())
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                let status = {
+                    let t = lock(&tracker);
+                    let h = &t.latencies.histogram;
+                    format!(
+                        "sent {}, accepted {}, rejected {}, ticks {}, p99 {:.1} ms",
+                        t.latencies.sent,
+                        t.samples.0,
+                        t.samples.1,
+                        t.ticks,
+                        h.value_at_quantile(0.99) as f64 / 1000.0
+                    )
+                };
+                shown.set_position((elapsed as u64).min(seconds));
+                shown.set_message(status.clone());
+                if !progress.drawn() && Instant::now() >= next_line {
+                    next_line += Duration::from_secs(5);
+                    progress.line(&format!("{elapsed:>5.0} s: {status}"));
+                }
+            }
+        });
+        Self { task, bar }
+    }
+
+    /// Stops showing it.
+    pub fn stop(self) {
+        self.task.abort();
+        self.bar.finish_and_clear();
+    }
 }
 
 #[cfg(test)]

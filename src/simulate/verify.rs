@@ -35,18 +35,20 @@ pub fn missing_energy(finals: &[(Uuid, f64)], results: &Value) -> usize {
 }
 
 /// Reads every trainee's own result (`GET /results/me` with their token, `concurrency` at a time)
-/// and digests it over the first `span_seconds` of the session.
+/// and digests it over the first `span_seconds` of the session. `bar` counts the results read.
 pub async fn results_digest(
     http: &Http,
     workout: Uuid,
     tokens: &[String],
     span_seconds: usize,
     concurrency: usize,
+    bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<String> {
     let path = format!("/api/v1/workouts/{workout}/results/me");
     let results: Vec<Value> = futures_util::stream::iter(tokens)
         .map(|token| http.get(&path, token))
         .buffered(concurrency.max(1))
+        .inspect(|_| bar.inc(1))
         .collect::<Vec<_>>()
         .await
         .into_iter()

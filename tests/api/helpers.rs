@@ -850,20 +850,24 @@ pub async fn device_client(
 }
 
 /// A running `cultfit simulate` (the debug binary under test) against an api node, its stderr
-/// collected line by line as it comes, so a test can inject a fault at a chosen phase.
+/// collected line by line as it comes, so a test can inject a fault at a chosen phase. Its token
+/// cache lives in a directory of its own, gone with it.
 pub struct Simulation {
     child: tokio::process::Child,
     stderr: Arc<Mutex<Vec<String>>>,
+    _cache_home: tempfile::TempDir,
 }
 
 impl Simulation {
     /// Starts `cultfit simulate --api-url <api> <args>` with the bus secrets of `nats`.
     pub fn start(api: &str, nats: &NatsBus, args: &[&str]) -> Self {
         use tokio::io::AsyncBufReadExt as _;
+        let cache_home = tempfile::tempdir().expect("a cache directory");
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
             .args(["simulate", "--api-url", api])
             .args(args)
             .env("CULTFIT_NATS_SECRETS", &nats.secrets)
+            .env("XDG_CACHE_HOME", cache_home.path())
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -878,7 +882,11 @@ impl Simulation {
                 collected.lock().unwrap().push(line);
             }
         });
-        Self { child, stderr }
+        Self {
+            child,
+            stderr,
+            _cache_home: cache_home,
+        }
     }
 
     /// Waits (up to `within`) for a progress line containing `needle`.

@@ -958,6 +958,7 @@ async fn owner_dies_mid_session(nats: crate::cluster::NatsShape) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_results() {
     let app = fast_ticking_app().await;
+    let cache_home = tempfile::tempdir().expect("a cache directory");
     let simulate = |name: &'static str, extra: &'static [&'static str]| {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
             .args([
@@ -973,6 +974,7 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
             .args(["--followers", "3", "--seed", "7", "--results-digest"])
             .args(extra)
             .env("CULTFIT_NATS_SECRETS", &app.nats.secrets)
+            .env("XDG_CACHE_HOME", cache_home.path())
             .env_remove("RUST_LOG")
             .output()
     };
@@ -1018,8 +1020,8 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
         "{report}"
     );
 
-    // A second run under the same name reuses the accounts (logs in instead of registering);
-    // as a trusted publisher it shares service connections, and says so.
+    // A second run under the same name reuses the accounts (their cached tokens, in
+    // $XDG_CACHE_HOME); as a trusted publisher it shares service connections, and says so.
     let again = simulate("first", &["--trusted-publisher", "--connections", "2"])
         .await
         .expect("run cultfit simulate again");
@@ -1049,6 +1051,7 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
             "1",
         ])
         .env("CULTFIT_NATS_SECRETS", &app.nats.secrets)
+        .env("XDG_CACHE_HOME", cache_home.path())
         .output()
         .await
         .expect("run cultfit simulate");
@@ -1059,11 +1062,123 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
     let no_secrets = tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
         .args(["simulate", "--api-url", &app.address, "--trainees", "1"])
         .env_remove("CULTFIT_NATS_SECRETS")
+        .env("XDG_CACHE_HOME", cache_home.path())
         .output()
         .await
         .expect("run cultfit simulate");
     assert!(!no_secrets.status.success());
     assert!(String::from_utf8_lossy(&no_secrets.stderr).contains("CULTFIT_NATS_SECRETS"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cultfit_simulate_reuses_the_tokens_it_cached_under_the_same_name() {
+    let app = fast_ticking_app().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let cache = dir.path().join("tokens.json");
+    let cache_arg = cache.to_str().expect("a UTF-8 path").to_owned();
+    let simulate = |cache: &[&str]| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
+            .args(["simulate", "--api-url", &app.address])
+            .args(["--trainees", "4", "--rate-hz", "5", "--duration-secs", "2"])
+            .args(["--name", "cached"])
+            .args(cache)
+            .env("CULTFIT_NATS_SECRETS", &app.nats.secrets)
+            .env_remove("RUST_LOG")
+            .output()
+    };
+    // Runs it; its report, after checking that the session itself went right.
+    let completed = |run: std::process::Output| {
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert!(run.status.success(), "{stderr}");
+        let report: Value =
+            serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+        assert!(report["sent"].as_u64().unwrap_or(0) > 0, "{report}");
+        assert_eq!(report["accepted"], report["sent"], "{report}");
+        assert_eq!(report["results_missing_energy"], 0, "{report}");
+        (report, stderr)
+    };
+    let accounts = |report: &Value| {
+        let setup = &report["setup"];
+        [
+            "accounts_cached",
+            "accounts_refreshed",
+            "accounts_logged_in",
+            "accounts_registered",
+        ]
+        .map(|k| setup[k].as_u64().unwrap_or(u64::MAX))
+    };
+
+    // The first run signs everyone up (a trainer and 4 trainees) and caches their tokens.
+    let (first, stderr) = completed(
+        simulate(&["--token-cache", &cache_arg])
+            .await
+            .expect("run cultfit simulate"),
+    );
+    assert_eq!(accounts(&first), [0, 0, 0, 5], "{first}");
+    assert_eq!(first["setup"]["token_cache"], cache_arg, "{first}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&cache)
+        .expect("the cache file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "only its owner may read the tokens");
+    // Beside the JSON on stdout, a summary table on stderr.
+    for row in [
+        "samples ",
+        "results missing energy ",
+        "sample → frame ",
+        "connect storm ",
+    ] {
+        assert!(stderr.contains(row), "no {row:?} row: {stderr}");
+    }
+
+    // The second reuses every cached token: no sign-up, no log-in.
+    let (second, _) = completed(
+        simulate(&["--token-cache", &cache_arg])
+            .await
+            .expect("run cultfit simulate again"),
+    );
+    assert_eq!(accounts(&second), [5, 0, 0, 0], "{second}");
+
+    // Tokens the service refuses (signed with another secret, far from expiry) are not used:
+    // each account exchanges its cached refresh token instead, and the cache gets the new pair.
+    let mut file: Value =
+        serde_json::from_slice(&std::fs::read(&cache).expect("read the cache")).expect("JSON");
+    let now = Utc::now().timestamp();
+    for entry in file["accounts"]
+        .as_object_mut()
+        .expect("accounts")
+        .values_mut()
+    {
+        let claims = json!({"sub": entry["user_id"], "role": "trainee", "iss": "cultfit",
+                            "aud": "cultfit-api", "iat": now, "exp": now + 3600});
+        entry["access_token"] = json!(crate::helpers::sign_hs256(
+            &claims,
+            "another service's secret, 32 bytes+"
+        ));
+    }
+    std::fs::write(&cache, file.to_string()).expect("write the cache");
+    let (third, _) = completed(
+        simulate(&["--token-cache", &cache_arg])
+            .await
+            .expect("run cultfit simulate a third time"),
+    );
+    assert_eq!(accounts(&third), [0, 5, 0, 0], "{third}");
+    let (fourth, _) = completed(
+        simulate(&["--token-cache", &cache_arg])
+            .await
+            .expect("run cultfit simulate a fourth time"),
+    );
+    assert_eq!(accounts(&fourth), [5, 0, 0, 0], "{fourth}");
+
+    // Without the cache every account logs in with its password.
+    let (fifth, _) = completed(
+        simulate(&["--no-token-cache"])
+            .await
+            .expect("run cultfit simulate without the cache"),
+    );
+    assert_eq!(accounts(&fifth), [0, 0, 5, 0], "{fifth}");
+    assert!(fifth["setup"]["token_cache"].is_null(), "{fifth}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
