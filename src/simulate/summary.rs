@@ -71,6 +71,13 @@ fn rows(r: &Value) -> Vec<(&'static str, String)> {
                 n(&r["ticks"])
             ),
         ),
+        (
+            "live subject",
+            format!(
+                "{} bytes per tick to every api node following",
+                n(&r["live_bytes_per_tick"])
+            ),
+        ),
     ];
     let connect = &r["connect"];
     rows.push((
@@ -196,7 +203,7 @@ mod tests {
             "latency_samples": 90,
             "latency_ms": {"p50": 12.345, "p99": 40.1, "p99_9": 45.0, "max": 150.25},
             "unreflected": 0, "results_missing_energy": 0, "ticks": 17,
-            "longest_frame_gap_ms": 210,
+            "longest_frame_gap_ms": 210, "live_bytes_per_tick": 1234,
             "app_streams": {"followers": 3, "failed": 0, "frames_received": 45,
                             "frame_lag_ms": {"p50": 3, "p99": 12, "p99_9": 12, "max": 12},
                             "reconnected": 0, "recovery_ms": {"p50": 0, "p99": 0}},
@@ -224,6 +231,7 @@ mod tests {
             "  results missing energy  0 trainees",
             "  sample → frame          p50 12.3 ms, p99 40.1 ms, p99.9 45.0 ms, max 150.2 ms (90 samples, 0 never shown)",
             "  longest frame gap       210 ms (17 ticks)",
+            "  live subject            1234 bytes per tick to every api node following",
             "  connect storm           6 admitted in 0.05 s (115/s), 0 refused, latency p50 7.5 ms, p99 12.0 ms",
             "  app streams             3 followers: 45 frames, 0 failed, lag p99 12 ms, 0 reconnected",
             "  service                 2 service processes: 145 MiB RSS (peak 160 MiB), 0.42 cores while sending",
@@ -245,7 +253,7 @@ mod tests {
                 line.chars().count() - rest.trim_start().chars().count()
             })
             .collect();
-        assert_eq!(columns.len(), 10, "{table}");
+        assert_eq!(columns.len(), 11, "{table}");
         assert!(
             columns.windows(2).all(|w| w[0] == w[1]),
             "{columns:?}\n{table}"
