@@ -247,12 +247,7 @@ async fn call(
 #[tokio::test]
 async fn every_operation_answers_each_party_as_the_table_says() {
     let app = TestApp::spawn().await;
-    let spec: Value = app
-        .get("/openapi.json", None)
-        .await
-        .json()
-        .await
-        .expect("the document");
+    let spec: Value = app.openapi().await;
     let operations = operations(&spec);
 
     let documented: BTreeSet<&str> = operations.iter().map(|(id, ..)| id.as_str()).collect();

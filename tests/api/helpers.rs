@@ -504,6 +504,15 @@ impl ApiClient {
         format!("{}{path}", self.address)
     }
 
+    /// The service's OpenAPI document (`Value::Null` if it cannot be read).
+    pub async fn openapi(&self) -> Value {
+        self.get("/openapi.json", None)
+            .await
+            .json()
+            .await
+            .unwrap_or_default()
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         let mut request = self.client.get(self.url(path));
         if let Some(token) = token {

@@ -289,12 +289,7 @@ async fn a_bad_limit_or_trusted_proxy_stops_the_server_with_a_clear_error() {
 #[tokio::test]
 async fn the_openapi_document_lists_429_on_every_limited_operation() {
     let app = TestApp::spawn().await;
-    let spec: Value = app
-        .get("/openapi.json", None)
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
+    let spec: Value = app.openapi().await;
     let limited = [
         ("/api/v1/auth/register", "register_user"),
         ("/api/v1/auth/login", "login"),
