@@ -1,0 +1,296 @@
+//! PERFORMANCE scenario 6: the live board against a Redis sorted set, on the same updates.
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use hdrhistogram::Histogram;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// One generated update: participant index, and the wearable's report as it travels on the bus.
+struct Update {
+    who: u32,
+    energy: f64,
+    payload: Vec<u8>,
+}
+
+/// The ranking scenario's updates, tick by tick: `rate` per second for `seconds`, spread round
+/// robin over `participants`, each one's energy rising by a deterministic random step (seed 6)
+/// that stays within the board's rate limit.
+fn ranking_updates(
+    participants: usize,
+    rate: usize,
+    seconds: u64,
+    start_ms: i64,
+) -> anyhow::Result<(Vec<Uuid>, Vec<Vec<Update>>)> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let users: Vec<Uuid> = (0..participants)
+        .map(|_| Uuid::from_u128(rng.random()))
+        .collect();
+    let mut energy = vec![0.0f64; participants];
+    let mut seq = vec![0u64; participants];
+    let mut next = 0usize;
+    let mut ticks = Vec::with_capacity(seconds as usize);
+    for second in 0..seconds as i64 {
+        let mut tick = Vec::with_capacity(rate);
+        for i in 0..rate {
+            let who = next % participants;
+            next += 1;
+            // Whole points keep the scores exact in Redis's doubles too; at most 5 a report stays
+            // far below 100 points a second whatever the rate.
+            energy[who] += f64::from(rng.random_range(0..=5u8));
+            seq[who] += 1;
+            let sample = bus_contracts::v1::energy::Sample {
+                seq: seq[who],
+                ts: start_ms + second * 1000 + (i * 1000 / rate) as i64,
+                rating: f64::from(rng.random_range(0..=100u8)),
+                energy: energy[who],
+                hr: None,
+            };
+            tick.push(Update {
+                who: who as u32,
+                energy: energy[who],
+                payload: serde_json::to_vec(&sample)?,
+            });
+        }
+        ticks.push(tick);
+    }
+    Ok((users, ticks))
+}
+
+/// What one side of the ranking comparison measured.
+struct RankingOutcome {
+    /// Per tick: fold (or ZADD) plus rank plus every client's view, microseconds.
+    ticks: Histogram<u64>,
+    /// Time spent folding updates alone (cultfit) or sending ZADDs alone (Redis).
+    updating: Duration,
+    /// Sum of the tick times.
+    total: Duration,
+    updates: usize,
+    /// A sum over the views, so none of the work can be optimised away (and the sides agree on
+    /// the top score).
+    check: u64,
+}
+
+impl RankingOutcome {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            ticks: Histogram::new_with_bounds(1, 600_000_000, 3)?,
+            updating: Duration::ZERO,
+            total: Duration::ZERO,
+            updates: 0,
+            check: 0,
+        })
+    }
+
+    fn record(&mut self, tick: Duration) {
+        let _ = self.ticks.record(tick.as_micros().max(1) as u64);
+        self.total += tick;
+    }
+
+    /// Updates applied per second of update work.
+    fn update_rate(&self) -> f64 {
+        self.updates as f64 / self.updating.as_secs_f64()
+    }
+
+    fn report(&self, scenario: &str, label: &str) {
+        let ms = |q: f64| self.ticks.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "| {scenario} | {label} | {} ticks | {:.0} updates/s | {:.2} | {:.2} | {:.2} | {:.2} | 0 |",
+            self.ticks.len(),
+            self.update_rate(),
+            ms(0.5),
+            ms(0.99),
+            ms(0.999),
+            self.ticks.max() as f64 / 1000.0,
+        );
+    }
+}
+
+/// The participant's place and the two either side, as `(user, points)` from first to last.
+const NEIGHBOURS: usize = 2;
+
+/// cultfit's side: the updates go through `energy::parse` and `Board::ingest` as the live session
+/// folds them; each tick ranks the board (`Board::rank`, as every tick does) and builds every
+/// client's view: the top 10 and each participant's rank with two neighbours either side. All on
+/// this thread, no I/O: the time measured is CPU time.
+fn ranking_cultfit(
+    users: &[Uuid],
+    ticks: &[Vec<Update>],
+    start_ms: i64,
+) -> anyhow::Result<RankingOutcome> {
+    use cultfit_actors::live::board::{Applied, Board};
+    let mut outcome = RankingOutcome::new()?;
+    let mut board = Board::new(start_ms, users.iter().copied());
+    for (second, updates) in ticks.iter().enumerate() {
+        let began = Instant::now();
+        let now_ms = start_ms + (second as i64 + 1) * 1000;
+        for update in updates {
+            let sample = bus_contracts::v1::energy::parse(&update.payload)
+                .map_err(|e| anyhow::anyhow!("generated sample rejected: {e:?}"))?;
+            let applied = board.ingest(users[update.who as usize], &sample, now_ms);
+            if !matches!(applied, Ok(Applied::Accepted)) {
+                bail!("generated sample not accepted");
+            }
+        }
+        let folded = began.elapsed();
+        let ranking = board.rank();
+        let points = |slot: u32| (board.user(slot), board.energy(slot).floor() as i64);
+        let top: Vec<(Uuid, i64)> = ranking.order.iter().take(10).map(|&s| points(s)).collect();
+        let mut views = Vec::with_capacity(users.len());
+        for slot in 0..board.len() as u32 {
+            let rank = ranking.rank_of[slot as usize] as usize;
+            let from = rank.saturating_sub(1 + NEIGHBOURS);
+            let to = (rank + NEIGHBOURS).min(ranking.order.len());
+            let around: Vec<(Uuid, i64)> =
+                ranking.order[from..to].iter().map(|&s| points(s)).collect();
+            views.push((rank as u32, around));
+        }
+        outcome.record(began.elapsed());
+        outcome.updating += folded;
+        outcome.updates += updates.len();
+        outcome.check = outcome.check.wrapping_add(
+            top.first().map_or(0, |t| t.1 as u64)
+                + views
+                    .iter()
+                    .map(|v| v.0 as u64 + v.1.len() as u64)
+                    .sum::<u64>(),
+        );
+    }
+    Ok(outcome)
+}
+
+/// Commands per Redis pipeline.
+const PIPELINE: usize = 1_000;
+
+/// The baseline: the same updates as `ZADD key score member` into a Redis sorted set (pipelined,
+/// [`PIPELINE`] commands at a time) and, per tick, `ZREVRANGE key 0 9 WITHSCORES` plus
+/// `ZREVRANK` for every participant (pipelined). Wall time, as a client of Redis sees it. The key
+/// is unique to the run and deleted at the end.
+async fn ranking_redis(
+    redis_url: &str,
+    users: &[Uuid],
+    ticks: &[Vec<Update>],
+) -> anyhow::Result<(RankingOutcome, Option<f64>)> {
+    let client = redis::Client::open(redis_url)?;
+    let mut redis = client
+        .get_multiplexed_async_connection()
+        .await
+        .with_context(|| format!("failed to connect to {redis_url}"))?;
+    let key = format!("cultfit-bench:ranking:{}", Uuid::now_v7());
+    let members: Vec<String> = users.iter().map(|u| u.simple().to_string()).collect();
+    let cpu_before = redis_cpu(&mut redis).await;
+    let result = async {
+        let mut outcome = RankingOutcome::new()?;
+        for updates in ticks {
+            let began = Instant::now();
+            for batch in updates.chunks(PIPELINE) {
+                let mut pipe = redis::pipe();
+                for update in batch {
+                    pipe.cmd("ZADD")
+                        .arg(&key)
+                        .arg(update.energy)
+                        .arg(&members[update.who as usize])
+                        .ignore();
+                }
+                pipe.query_async::<()>(&mut redis).await?;
+            }
+            let updated = began.elapsed();
+            let (top,): (Vec<(String, f64)>,) = redis::pipe()
+                .cmd("ZREVRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(9)
+                .arg("WITHSCORES")
+                .query_async(&mut redis)
+                .await?;
+            let mut ranks = 0u64;
+            for batch in members.chunks(PIPELINE) {
+                let mut pipe = redis::pipe();
+                for member in batch {
+                    pipe.cmd("ZREVRANK").arg(&key).arg(member);
+                }
+                let got: Vec<Option<u64>> = pipe.query_async(&mut redis).await?;
+                ranks += got.iter().flatten().map(|r| r + 1).sum::<u64>();
+            }
+            outcome.record(began.elapsed());
+            outcome.updating += updated;
+            outcome.updates += updates.len();
+            outcome.check = outcome
+                .check
+                .wrapping_add(top.first().map_or(0, |t| t.1 as u64) + ranks);
+        }
+        anyhow::Ok(outcome)
+    }
+    .await;
+    redis::cmd("DEL")
+        .arg(&key)
+        .query_async::<()>(&mut redis)
+        .await?;
+    let cpu = match (cpu_before, redis_cpu(&mut redis).await) {
+        (Some(before), Some(after)) => Some(after - before),
+        _ => None,
+    };
+    Ok((result?, cpu))
+}
+
+/// redis-server's CPU seconds so far (user + system, from `INFO cpu`).
+async fn redis_cpu(redis: &mut redis::aio::MultiplexedConnection) -> Option<f64> {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(redis)
+        .await
+        .ok()?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    Some(field("used_cpu_user:")? + field("used_cpu_sys:")?)
+}
+
+pub async fn run(
+    redis_url: &str,
+    participants: usize,
+    rate: usize,
+    seconds: u64,
+    label: &str,
+) -> anyhow::Result<()> {
+    if participants == 0 || rate == 0 || seconds == 0 {
+        bail!("--participants, --updates-per-s and --seconds must be positive");
+    }
+    let start_ms = Utc::now().timestamp_millis();
+    let (users, ticks) = ranking_updates(participants, rate, seconds, start_ms)?;
+    let ours = ranking_cultfit(&users, &ticks, start_ms)?;
+    let (theirs, redis_cpu) = ranking_redis(redis_url, &users, &ticks).await?;
+    let label = if label.is_empty() {
+        format!("{participants} participants, {rate} updates/s, {seconds} s")
+    } else {
+        label.to_owned()
+    };
+    ours.report(
+        "ranking: cultfit Board, in process (fold + rank + all views)",
+        &label,
+    );
+    theirs.report(
+        "ranking baseline: Redis sorted set on loopback (ZADD + ZREVRANGE + ZREVRANK)",
+        &label,
+    );
+    let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64();
+    let p50 = |o: &RankingOutcome| o.ticks.value_at_quantile(0.5).max(1) as f64;
+    println!(
+        "ratio (cultfit over Redis): update rate {:.1}x, tick p50 {:.1}x, total tick time {:.1}x (target >= 10x)",
+        ours.update_rate() / theirs.update_rate(),
+        p50(&theirs) / p50(&ours),
+        ratio(ours.total, theirs.total),
+    );
+    println!(
+        "CPU: cultfit {:.3} s on one thread (all of it in the ticks); redis-server {}, plus this client's side of the {:.3} s wall",
+        ours.total.as_secs_f64(),
+        redis_cpu.map_or("unknown".to_owned(), |cpu| format!("{cpu:.3} s")),
+        theirs.total.as_secs_f64(),
+    );
+    if ours.check == 0 || theirs.check == 0 {
+        bail!("a side produced no views");
+    }
+    Ok(())
+}
