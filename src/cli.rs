@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// How often a live workout ranks its participants and publishes a frame, in milliseconds.
     #[arg(long, env = "CULTFIT_TICK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
     pub tick_ms: u64,
+    /// How often a live workout snapshots its board into the `snapshots` bucket, in seconds, so a
+    /// new owner replays only the samples since (0: never; a new owner replays the whole session).
+    #[arg(long, env = "CULTFIT_SNAPSHOT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub snapshot_secs: u64,
     /// How long the ENERGY stream keeps raw samples, in hours (every node must agree; the first
     /// to start creates the stream).
     #[arg(long, env = "CULTFIT_ENERGY_RETENTION_HOURS", default_value_t = 72, value_parser = clap::value_parser!(u64).range(1..=8760))]
@@ -204,6 +208,8 @@ impl ServeArgs {
             start_window: chrono::TimeDelta::minutes(i64::from(self.start_window_minutes)),
             auto_end_grace: chrono::TimeDelta::seconds(i64::from(self.auto_end_grace_secs)),
             tick: std::time::Duration::from_millis(self.tick_ms),
+            snapshot_every: (self.snapshot_secs > 0)
+                .then(|| std::time::Duration::from_secs(self.snapshot_secs)),
             energy_retention: std::time::Duration::from_secs(self.energy_retention_hours * 3600),
             nats_replicas: usize::from(self.nats_replicas),
             limits: LimitsConfig {

@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub auto_end_grace: chrono::TimeDelta,
     /// How often a live workout publishes a ranking frame.
     pub tick: std::time::Duration,
+    /// How often a live workout snapshots its board; `None`: never.
+    pub snapshot_every: Option<std::time::Duration>,
     /// How long the ENERGY stream keeps raw samples.
     pub energy_retention: std::time::Duration,
     /// Replicas of the streams and KV buckets this node creates.
@@ -58,6 +60,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("node_id", &self.node_id)
             .field("lease_ttl", &self.lease_ttl)
             .field("tick", &self.tick)
+            .field("snapshot_every", &self.snapshot_every)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }

@@ -96,6 +96,7 @@ impl Application {
                     auto_end_grace: config.auto_end_grace,
                 },
                 tick: config.tick,
+                snapshot_every: config.snapshot_every,
             };
             Some(
                 Worker::start(

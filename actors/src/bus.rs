@@ -17,11 +17,16 @@ pub struct Buckets {
     pub nodes: kv::Store,
     /// Actor leases.
     pub owners: kv::Store,
+    /// Snapshots of live workouts' boards.
+    pub snapshots: kv::Store,
 }
 
 /// How long the `ENERGY` stream keeps raw samples unless configured otherwise: long enough to
 /// replay any session (they last at most a few hours) and to investigate a dispute the next days.
 pub const DEFAULT_ENERGY_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// How long a snapshot piece is kept at most (see [`ensure`]).
+pub const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// How the streams and buckets are created.
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +70,20 @@ pub async fn ensure(js: &jetstream::Context, layout: Layout) -> anyhow::Result<B
         },
     )
     .await?;
+    let snapshots = bucket(
+        js,
+        kv::Config {
+            bucket: subjects::SNAPSHOTS_BUCKET.to_owned(),
+            description: "cultfit live-session snapshots: key = workouts.<id>[.<piece>]".to_owned(),
+            history: 1,
+            // Far beyond any session (at most four hours of history): a session's pieces are
+            // removed when it ends, so this only sweeps what a crash left behind.
+            max_age: SNAPSHOT_MAX_AGE,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+    )
+    .await?;
     js.get_or_create_stream(stream::Config {
         name: subjects::EVENTS_STREAM.to_owned(),
         subjects: vec![subjects::EVENTS_STREAM_SUBJECTS.to_owned()],
@@ -88,7 +107,11 @@ pub async fn ensure(js: &jetstream::Context, layout: Layout) -> anyhow::Result<B
     })
     .await
     .context("failed to create the ENERGY stream")?;
-    Ok(Buckets { nodes, owners })
+    Ok(Buckets {
+        nodes,
+        owners,
+        snapshots,
+    })
 }
 
 async fn bucket(js: &jetstream::Context, config: kv::Config) -> anyhow::Result<kv::Store> {

@@ -26,4 +26,8 @@ pub struct Env {
     pub outbox: Arc<tokio::sync::Notify>,
     /// How often a live workout publishes a ranking frame.
     pub tick: Duration,
+    /// Snapshots of live workouts' boards.
+    pub snapshots: async_nats::jetstream::kv::Store,
+    /// How often a live workout snapshots its board; `None`: never.
+    pub snapshot_every: Option<Duration>,
 }

@@ -29,6 +29,15 @@ pub const SAMPLES_ACCEPTED: &str = "cultfit_samples_accepted_total";
 pub const SAMPLES_STALE: &str = "cultfit_samples_stale_total";
 /// Counter: energy samples refused, by `reason` (see `bus_contracts::v1::energy::Rejection::as_str`).
 pub const SAMPLES_REJECTED: &str = "cultfit_samples_rejected_total";
+/// Counter: snapshots of live sessions written, by `outcome` (`ok`, `failed`).
+pub const SNAPSHOTS_WRITTEN: &str = "cultfit_live_snapshots_written_total";
+/// Counter: bytes of live-session snapshots written (pieces and heads).
+pub const SNAPSHOT_BYTES: &str = "cultfit_live_snapshot_bytes_total";
+/// Counter: live sessions started, by what became of their snapshot (`outcome`): `restored`
+/// (the board came from a snapshot and only later samples were read), `none` (no snapshot: the
+/// session was read from its start), `failed` (one could not be read or used: read from the
+/// start), `abandoned` (its history could not be read after restoring: read from the start).
+pub const SNAPSHOT_RESTORES: &str = "cultfit_live_snapshot_restores_total";
 /// Histogram: time to rank a session and build its frames, in seconds.
 pub const TICK_SECONDS: &str = "cultfit_tick_duration_seconds";
 
@@ -92,4 +101,20 @@ impl SampleTally {
 /// One tick's ranking took `elapsed`.
 pub fn tick_duration(elapsed: std::time::Duration) {
     metrics::histogram!(TICK_SECONDS).record(elapsed.as_secs_f64());
+}
+
+/// A live session's snapshot was written: `bytes` of pieces and head.
+pub fn snapshot_written(bytes: usize) {
+    metrics::counter!(SNAPSHOTS_WRITTEN, "outcome" => "ok").increment(1);
+    metrics::counter!(SNAPSHOT_BYTES).increment(bytes as u64);
+}
+
+/// Writing a live session's snapshot failed (it is tried again at the next interval).
+pub fn snapshot_failed() {
+    metrics::counter!(SNAPSHOTS_WRITTEN, "outcome" => "failed").increment(1);
+}
+
+/// A live session started: `outcome` says what became of its snapshot (see [`SNAPSHOT_RESTORES`]).
+pub fn snapshot_restored(outcome: &'static str) {
+    metrics::counter!(SNAPSHOT_RESTORES, "outcome" => outcome).increment(1);
 }

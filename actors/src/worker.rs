@@ -23,6 +23,8 @@ pub struct WorkerConfig {
     pub rules: Rules,
     /// How often a live workout publishes a ranking frame.
     pub tick: Duration,
+    /// How often a live workout snapshots its board; `None`: never.
+    pub snapshot_every: Option<Duration>,
 }
 
 /// A running worker.
@@ -53,6 +55,8 @@ impl Worker {
             lease_ttl: config.lease_ttl,
             outbox: wake_outbox.clone(),
             tick: config.tick,
+            snapshots: buckets.snapshots.clone(),
+            snapshot_every: config.snapshot_every,
         });
         let host = Host::new(env, buckets.owners.clone());
         let activations = host.serve_activations().await?;

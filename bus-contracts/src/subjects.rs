@@ -22,7 +22,8 @@ pub const ENERGY_STREAM_SUBJECTS: &str = "cultfit.v1.workouts.*.energy.*";
 pub const NODES_BUCKET: &str = "nodes";
 /// KV bucket of actor leases: key = [`lease_key`], value = owning node id, revision = epoch.
 pub const OWNERS_BUCKET: &str = "owners";
-/// KV bucket of actor snapshots (live workouts).
+/// KV bucket of actor snapshots (live workouts): key = [`snapshot_head`], and the pieces it
+/// names under [`snapshot_piece`].
 pub const SNAPSHOTS_BUCKET: &str = "snapshots";
 
 /// NATS account of the services (api and worker nodes): JetStream, every stream and bucket.
@@ -44,6 +45,17 @@ pub fn actor_commands(kind: ActorKind, id: Uuid) -> String {
 /// The lease key of an actor in [`OWNERS_BUCKET`]: `<kind>.<id>`.
 pub fn lease_key(kind: ActorKind, id: Uuid) -> String {
     format!("{}.{id}", kind.as_str())
+}
+
+/// The newest snapshot of a live workout's board in [`SNAPSHOTS_BUCKET`]: `workouts.<id>`.
+pub fn snapshot_head(workout_id: Uuid) -> String {
+    format!("workouts.{workout_id}")
+}
+
+/// A piece of a live workout's snapshot in [`SNAPSHOTS_BUCKET`]: `workouts.<id>.<piece>`, where
+/// `piece` is named by the snapshot's writer.
+pub fn snapshot_piece(workout_id: Uuid, piece: &str) -> String {
+    format!("workouts.{workout_id}.{piece}")
 }
 
 /// Activation requests for one worker node (request-reply).

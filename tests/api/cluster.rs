@@ -126,6 +126,20 @@ impl Cluster {
 
     /// As [`Cluster::start`], every node logging what `rust_log` lets through.
     pub async fn start_logging(shape: NatsShape, roles: &[Role], rust_log: &str) -> Self {
+        Self::start_configured(shape, roles, rust_log, &[]).await
+    }
+
+    /// As [`Cluster::start`], every node given `serve_args` too.
+    pub async fn start_with(shape: NatsShape, roles: &[Role], serve_args: &[&str]) -> Self {
+        Self::start_configured(shape, roles, "info", serve_args).await
+    }
+
+    async fn start_configured(
+        shape: NatsShape,
+        roles: &[Role],
+        rust_log: &str,
+        serve_args: &[&str],
+    ) -> Self {
         let nats = match shape {
             NatsShape::OneServer => NatsBus::start(),
             NatsShape::ThreeServers => NatsBus::start_cluster(),
@@ -138,24 +152,20 @@ impl Cluster {
         let mut nodes = Vec::with_capacity(roles.len());
         for &role in roles {
             let node_id = Uuid::new_v4().to_string();
+            let mut args = vec![
+                "--role",
+                role.as_arg(),
+                "--node-id",
+                &node_id,
+                "--lease-ttl-secs",
+                &lease_ttl,
+            ];
+            args.extend_from_slice(serve_args);
             let ServeProcess {
                 child,
                 logs,
                 address,
-            } = spawn_serve(
-                &database_url,
-                &nats,
-                rust_log,
-                &[
-                    "--role",
-                    role.as_arg(),
-                    "--node-id",
-                    &node_id,
-                    "--lease-ttl-secs",
-                    &lease_ttl,
-                ],
-                &[],
-            );
+            } = spawn_serve(&database_url, &nats, rust_log, &args, &[]);
             nodes.push(Node {
                 role,
                 node_id,

@@ -10,7 +10,7 @@
 
 use crate::cluster::{Cluster, NatsShape, Role};
 use crate::helpers::{NatsBus, Options, Simulation, TestApp, token, user_id};
-use crate::live::{energies, leaderboard_until, live_class, publish, sample, subject};
+use crate::live::{counter, energies, leaderboard_until, live_class, publish, sample, subject};
 use crate::private_pg::PrivatePostgres;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -473,5 +473,59 @@ async fn when_the_worker_owning_a_5000_wearable_session_dies_nothing_is_lost_and
         faulty["longest_frame_gap_ms"],
         crate::cluster::LEASE_TTL.as_secs(),
         comparison.fault_free["longest_frame_gap_ms"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_owner_dies_after_a_snapshot_the_new_owner_reads_only_the_samples_after_it() {
+    const TRAINEES: u32 = 300;
+    // Snapshots every second, so several are in the bucket by the time the owner dies.
+    let mut cluster = Cluster::start_with(
+        NatsShape::OneServer,
+        &[Role::Api, Role::Worker, Role::Worker],
+        &["--snapshot-secs", "1"],
+    )
+    .await;
+    let api = cluster.api(0).address.clone();
+    let comparison = Comparison::reference(&api, &cluster.nats, "r1s", TRAINEES, 16).await;
+
+    let run = comparison.again(&cluster.nats);
+    let workout = run.started_workout(Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let owner = cluster
+        .wait_for_owner(&workout, Duration::from_secs(5))
+        .await
+        .expect("the live session has an owner");
+    let dead = cluster.index_of(&owner).expect("the owner is a node");
+    let survivor = if dead == 1 { 2 } else { 1 };
+    let written = counter(
+        cluster.api(dead),
+        "cultfit_live_snapshots_written_total{outcome=\"ok\"}",
+    )
+    .await;
+    assert!(written >= 1.0, "the owner wrote snapshots before dying");
+    let accepted = "cultfit_samples_accepted_total ";
+    let read_before = counter(cluster.api(survivor), accepted).await;
+    cluster.kill9(dead);
+    let faulty = comparison.identical(run).await;
+
+    let restored = counter(
+        cluster.api(survivor),
+        "cultfit_live_snapshot_restores_total{outcome=\"restored\"}",
+    )
+    .await;
+    assert!(restored >= 1.0, "the new owner started from the snapshot");
+    // Without the snapshot the new owner would accept every sample of the session again.
+    let read = counter(cluster.api(survivor), accepted).await - read_before;
+    let sent = faulty["sent"].as_f64().unwrap();
+    assert!(
+        read > 0.0 && read < sent,
+        "the new owner read only what came after the snapshot: {read} of {sent}"
+    );
+    eprintln!(
+        "R1 with a snapshot: {sent} samples; the new owner read {read} of them after restoring a snapshot; \
+         longest frame gap {} ms (lease TTL {} s)",
+        faulty["longest_frame_gap_ms"],
+        crate::cluster::LEASE_TTL.as_secs(),
     );
 }

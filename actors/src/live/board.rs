@@ -24,6 +24,10 @@
 //! `ENERGY` stream after a failover then rebuilds exactly the same board. `now_ms` only bounds how
 //! far into the future a wearable's clock may claim to be.
 
+mod snapshot;
+
+pub use snapshot::{BLOCK_SLOTS, HistoryBlock, MINUTE, SnapshotError, StateBlock};
+
 use bus_contracts::v1::energy::{Rejection, Sample};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -112,6 +116,9 @@ pub struct Board {
     /// than a float keeps a 10 000-trainee hour at 36 MB instead of 144 MB.
     rating_curve: Vec<Vec<u8>>,
     hr_curve: Vec<Vec<u8>>,
+    /// Per slot, the earliest second of history written since the last snapshot cut
+    /// ([`snapshot::CLEAN`] if none).
+    dirty_from: Vec<u32>,
 }
 
 impl Board {
@@ -131,6 +138,7 @@ impl Board {
             energy_curve: Vec::new(),
             rating_curve: Vec::new(),
             hr_curve: Vec::new(),
+            dirty_from: Vec::new(),
         };
         for user in participants {
             board.add_participant(user);
@@ -165,6 +173,7 @@ impl Board {
         self.energy_curve.push(Vec::new());
         self.rating_curve.push(Vec::new());
         self.hr_curve.push(Vec::new());
+        self.dirty_from.push(snapshot::CLEAN);
         slot
     }
 
@@ -223,6 +232,7 @@ impl Board {
     /// Writes an accepted sample into its second of the slot's history.
     fn record(&mut self, i: usize, sample: &Sample) {
         let second = self.second_of(sample.ts);
+        self.dirty_from[i] = self.dirty_from[i].min(second as u32);
         let energy = &mut self.energy_curve[i];
         if energy.len() <= second {
             energy.resize(second + 1, NO_SAMPLE);

@@ -4,15 +4,19 @@
 //! It reads the workout's samples from the `ENERGY` stream through a JetStream ordered consumer
 //! (attached with `add_stream` in bounded batches, never a `do_send` per sample), folds them into
 //! the [`Board`], and every tick publishes the ranking on the live subject. Start, restart and
-//! failover are one path: the consumer always begins a little before the workout's start, so a
-//! new owner replays the session and rebuilds exactly the same board (samples carry cumulative
-//! energy and `seq`, so replayed and duplicated samples change nothing).
+//! failover are one path: the session first looks for a snapshot of its board
+//! ([`live_snapshots`](super::live_snapshots), written every `CULTFIT_SNAPSHOT_SECS`); with one,
+//! it restores every participant's state and reads the stream from just after what the snapshot
+//! covers, merging the stored history in meanwhile; without, the consumer begins a little before
+//! the workout's start. Either way a new owner rebuilds exactly the same board (samples carry
+//! cumulative energy and `seq`, so replayed and duplicated samples change nothing).
 //!
 //! The workout actor owns it through [`LiveHandle`]: it adds late joiners, and at the end asks
 //! for the final board ([`Finish`]) once every sample published before the end has been read.
 
+use super::live_snapshots::{Loaded, Snapshots};
 use crate::env::Env;
-use crate::live::board::{Applied, Board, TS_SLACK_MS};
+use crate::live::board::{Applied, Board, HistoryBlock, TS_SLACK_MS};
 use crate::live::frame::frames;
 use crate::metrics;
 use crate::placement::lease::Fence;
@@ -44,6 +48,13 @@ const SETTLE: Duration = Duration::from_millis(200);
 
 /// How soon a broken consumer is attached again.
 const REATTACH_AFTER: Duration = Duration::from_secs(1);
+
+/// How often reading a snapshot's history is tried before replaying the whole session instead.
+const HISTORY_ATTEMPTS: u32 = 3;
+
+/// Stored minutes of history merged per turn of the actor, so a long session's history does not
+/// hold up a tick.
+const MERGE_BATCH: usize = 8;
 
 type Batch = Vec<Result<async_nats::jetstream::Message, pull::OrderedError>>;
 
@@ -97,6 +108,10 @@ impl LiveHandle {
                 tick: 0,
                 last_stream_seq: 0,
                 caught_up: false,
+                ready: false,
+                history_complete: true,
+                consumer: None,
+                snapshots: None,
                 ended_at: None,
                 finishing: None,
             }
@@ -141,6 +156,16 @@ pub struct LiveSession {
     last_stream_seq: u64,
     /// Whether the consumer had nothing more pending after the newest sample read.
     caught_up: bool,
+    /// Whether the board is in place (a snapshot looked for, and restored if found): no frame
+    /// goes out before.
+    ready: bool,
+    /// Whether the board holds all its history (false while a snapshot's is still being read):
+    /// needed for a snapshot and for the results, not for ranking.
+    history_complete: bool,
+    /// The running sample consumer.
+    consumer: Option<SpawnHandle>,
+    /// The snapshot writer and reader, when snapshots are on.
+    snapshots: Option<Snapshots>,
     ended_at: Option<DateTime<Utc>>,
     finishing: Option<(oneshot::Sender<Board>, Instant)>,
 }
@@ -150,10 +175,34 @@ impl Actor for LiveSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::live_sessions_changed(1);
-        self.attach(ctx);
         let tick = self.env.tick;
         ctx.run_interval(tick, |act, ctx| act.publish_frames(ctx));
         ctx.run_interval(Duration::from_millis(100), |act, ctx| act.try_finish(ctx));
+        match self.env.snapshot_every {
+            Some(every) => {
+                let snapshots =
+                    Snapshots::new(self.env.snapshots.clone(), self.workout_id, self.epoch);
+                let load = snapshots.load(self.started_at.timestamp_millis());
+                self.snapshots = Some(snapshots);
+                ctx.run_interval(every, |act, ctx| act.snapshot(ctx));
+                ctx.spawn(actix::fut::wrap_future(load).map(|loaded, act: &mut Self, ctx| {
+                    match loaded {
+                        Ok(Some(loaded)) => act.restore(loaded, ctx),
+                        Ok(None) => metrics::snapshot_restored("none"),
+                        Err(err) => {
+                            metrics::snapshot_restored("failed");
+                            tracing::warn!(workout.id = %act.workout_id, error = %err, "cannot read the snapshot; replaying the whole session");
+                        }
+                    }
+                    act.ready = true;
+                    act.attach(ctx);
+                }));
+            }
+            None => {
+                self.ready = true;
+                self.attach(ctx);
+            }
+        }
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -195,7 +244,7 @@ impl LiveSession {
             actix::fut::wrap_future(open).map(|opened, act: &mut Self, ctx| match opened {
                 Ok((pending, messages)) => {
                     act.caught_up = pending == 0;
-                    ctx.add_stream(messages.ready_chunks(BATCH));
+                    act.consumer = Some(ctx.add_stream(messages.ready_chunks(BATCH)));
                     tracing::info!(workout.id = %act.workout_id, pending, "live session reading samples");
                 }
                 Err(err) => {
@@ -248,7 +297,143 @@ impl LiveSession {
         self.board.ingest(user, &sample, now_ms)
     }
 
+    /// Puts a snapshot's board in place of the empty one (keeping everyone already on it: the
+    /// roster, and whoever joined meanwhile), and starts reading its history.
+    fn restore(&mut self, loaded: Loaded, ctx: &mut Context<Self>) {
+        let Some(snapshots) = self.snapshots.as_mut() else {
+            return;
+        };
+        let Some((head, states)) = snapshots.adopt(loaded) else {
+            metrics::snapshot_restored("none");
+            return;
+        };
+        let mut board = match Board::restore(self.started_at.timestamp_millis(), states) {
+            Ok(board) => board,
+            Err(err) => {
+                metrics::snapshot_restored("failed");
+                tracing::warn!(workout.id = %self.workout_id, error = %err, "unusable snapshot; replaying the whole session");
+                snapshots.forget_history();
+                return;
+            }
+        };
+        for slot in 0..self.board.len() as u32 {
+            board.add_participant(self.board.user(slot));
+        }
+        tracing::info!(workout.id = %self.workout_id, covers_seq = head.covers_seq, participants = board.len(), "live session restored from a snapshot");
+        metrics::snapshot_restored("restored");
+        self.board = board;
+        self.last_stream_seq = head.covers_seq;
+        self.counts = head.counts;
+        self.history_complete = false;
+        self.read_history(head, 1, ctx);
+    }
+
+    /// Reads the stored history `head` names and merges it in; after [`HISTORY_ATTEMPTS`]
+    /// failures, replays the whole session instead.
+    fn read_history(
+        &mut self,
+        head: super::live_snapshots::Head,
+        attempt: u32,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(snapshots) = self.snapshots.as_ref() else {
+            return;
+        };
+        let read = snapshots.load_history(&head);
+        ctx.spawn(actix::fut::wrap_future(read).map(move |read, act: &mut Self, ctx| {
+            match read {
+                Ok(pieces) => act.merge_history(pieces, ctx),
+                Err(err) if attempt < HISTORY_ATTEMPTS => {
+                    tracing::warn!(workout.id = %act.workout_id, error = %err, attempt, "cannot read the snapshot's history; retrying");
+                    ctx.run_later(REATTACH_AFTER, move |act, ctx| {
+                        act.read_history(head, attempt + 1, ctx)
+                    });
+                }
+                Err(err) => {
+                    tracing::warn!(workout.id = %act.workout_id, error = %err, "cannot read the snapshot's history; replaying the whole session");
+                    act.replay_everything(ctx);
+                }
+            }
+        }));
+    }
+
+    /// Merges stored history a few minutes per turn (see [`MERGE_BATCH`]).
+    fn merge_history(&mut self, mut pieces: Vec<HistoryBlock>, ctx: &mut Context<Self>) {
+        let rest = pieces.split_off(pieces.len().min(MERGE_BATCH));
+        for piece in pieces {
+            if let Err(err) = self.board.merge_history(piece) {
+                tracing::warn!(workout.id = %self.workout_id, error = %err, "unusable snapshot history; replaying the whole session");
+                self.replay_everything(ctx);
+                return;
+            }
+        }
+        if rest.is_empty() {
+            self.history_complete = true;
+        } else {
+            ctx.run_later(Duration::ZERO, move |act, ctx| act.merge_history(rest, ctx));
+        }
+    }
+
+    /// Drops a restored board and reads the session from its start, as without a snapshot.
+    fn replay_everything(&mut self, ctx: &mut Context<Self>) {
+        metrics::snapshot_restored("abandoned");
+        if let Some(consumer) = self.consumer.take() {
+            ctx.cancel_future(consumer);
+        }
+        let everyone: Vec<Uuid> = (0..self.board.len() as u32)
+            .map(|slot| self.board.user(slot))
+            .collect();
+        self.board = Board::new(self.started_at.timestamp_millis(), everyone);
+        self.counts = SampleCounts::default();
+        self.last_stream_seq = 0;
+        self.caught_up = false;
+        self.history_complete = true;
+        if let Some(snapshots) = self.snapshots.as_mut() {
+            snapshots.forget_history();
+        }
+        self.attach(ctx);
+    }
+
+    /// Cuts a snapshot of the board and writes it in the background (one write at a time).
+    fn snapshot(&mut self, ctx: &mut Context<Self>) {
+        if !self.ready
+            || !self.history_complete
+            || self.finishing.is_some()
+            || self.last_stream_seq == 0
+            || !self.fence.holds()
+        {
+            return;
+        }
+        let Some(snapshots) = self.snapshots.as_mut() else {
+            return;
+        };
+        let Some(cut) = snapshots.cut(&mut self.board, self.last_stream_seq, self.counts) else {
+            return;
+        };
+        let minutes = cut.minutes();
+        let write = snapshots.write(cut);
+        ctx.spawn(actix::fut::wrap_future(write).map(move |outcome, act: &mut Self, _| {
+            let outcome = match outcome {
+                Ok(written) => {
+                    metrics::snapshot_written(written.bytes);
+                    Ok(written)
+                }
+                Err(err) => {
+                    metrics::snapshot_failed();
+                    tracing::warn!(workout.id = %act.workout_id, error = %err, "snapshot not written; trying again next time");
+                    Err(())
+                }
+            };
+            if let Some(snapshots) = act.snapshots.as_mut() {
+                snapshots.written(outcome, minutes);
+            }
+        }));
+    }
+
     fn publish_frames(&mut self, ctx: &mut Context<Self>) {
+        if !self.ready {
+            return;
+        }
         if !self.fence.holds() {
             // A stale owner (stalled past its lease, or fenced and not yet stopped) must not
             // publish: another owner with a newer epoch may be publishing already.
@@ -316,15 +501,20 @@ impl LiveSession {
             return;
         };
         let waited = since.elapsed();
-        if waited < SETTLE || (!self.caught_up && waited < CATCH_UP_LIMIT) {
+        let complete = self.ready && self.caught_up && self.history_complete;
+        if waited < SETTLE || (!complete && waited < CATCH_UP_LIMIT) {
             return;
         }
-        if !self.caught_up {
+        if !complete {
             tracing::error!(workout.id = %self.workout_id, "ending before every sample was read: results miss the unread ones");
         }
         if let Some((reply, _)) = self.finishing.take() {
             let board = std::mem::replace(&mut self.board, Board::new(0, []));
             let _ = reply.send(board);
+        }
+        if let Some(snapshots) = &self.snapshots {
+            // The session is over: its results are being written from the board just sent.
+            actix::spawn(snapshots.remove());
         }
         ctx.stop();
     }

@@ -32,6 +32,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+mod failover;
 mod ranking;
 
 #[derive(Parser)]
@@ -100,6 +101,31 @@ enum Scenario {
         /// Seconds the joins are spread over.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Failover one hour in: kill -9 the owner of a session whose stream holds an hour of
+    /// samples, with its snapshot and then without (PERFORMANCE scenario 8).
+    Failover {
+        /// The bus (comma-separated server URLs).
+        #[arg(long)]
+        nats_url: String,
+        /// The bus secrets file: the bench publishes and watches as the service.
+        #[arg(long, env = "CULTFIT_NATS_SECRETS")]
+        nats_secrets: std::path::PathBuf,
+        /// Participants in the session.
+        #[arg(long, default_value_t = 10_000)]
+        participants: usize,
+        /// Seconds of samples (one a second per participant) in the stream before the kill.
+        #[arg(long, default_value_t = 3_600)]
+        seconds: u64,
+        /// A worker node as `node_id=pid` (at least three: one dies per failover).
+        #[arg(long = "worker", value_parser = parse_worker)]
+        workers: Vec<(String, u32)>,
+        /// The workers' `--snapshot-secs`.
+        #[arg(long, default_value_t = 60)]
+        snapshot_secs: u64,
+        /// The workers' `--lease-ttl-secs`.
+        #[arg(long, default_value_t = 6)]
+        lease_ttl_secs: u64,
     },
     /// The live ranking against a Redis sorted set, on the same updates (no cluster needed).
     Ranking {
@@ -477,7 +503,43 @@ async fn main() -> anyhow::Result<()> {
                 },
                 &args.label,
             ),
+        Scenario::Failover {
+            nats_url,
+            nats_secrets,
+            participants,
+            seconds,
+            workers,
+            snapshot_secs,
+            lease_ttl_secs,
+        } => {
+            let access = cultfit::bus::connect::BusAccess {
+                secrets: Some(cultfit::bus::secrets::BusSecrets::load(&nats_secrets)?),
+                insecure: false,
+            };
+            let urls = cultfit::bus::connect::parse_urls(&nats_url)?;
+            let nats = cultfit::bus::connect::connect(&urls, &access, "cultfit-bench").await?;
+            failover::run(failover::Setup {
+                bench: &bench,
+                nats,
+                participants,
+                seconds,
+                workers: workers.into_iter().collect(),
+                snapshot_secs,
+                lease_ttl_secs,
+                label: &args.label,
+            })
+            .await?;
+        }
         Scenario::Ranking { .. } => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// `node_id=pid`.
+fn parse_worker(s: &str) -> Result<(String, u32), String> {
+    let (node, pid) = s.split_once('=').ok_or("expected node_id=pid")?;
+    Ok((
+        node.to_owned(),
+        pid.parse().map_err(|_| "pid must be a number")?,
+    ))
 }
