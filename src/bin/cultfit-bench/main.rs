@@ -17,6 +17,15 @@
 //!   folded into the live `Board` in process, ranked and sliced into every client's view each tick,
 //!   beside a Redis sorted set on loopback (`ZADD`, `ZREVRANGE`, `ZREVRANK`, pipelined).
 //!
+//! - `read-api` (PERFORMANCE scenario 4): authenticated `GET /api/v1/workouts` over a seeded
+//!   catalogue beside `GET /health/live` (hello-JSON) of the same node, same client and
+//!   concurrency, in alternating rounds.
+//! - `login-flood` (PERFORMANCE scenario 5): argon2 timed in process through the service's
+//!   `PasswordHasher`, then `POST /api/v1/auth/login` flooded with real accounts while
+//!   `GET /api/v1/workouts` is read at a steady pace.
+//! - `persist-results` (PERFORMANCE scenario 7; needs only a migrated database): a session's
+//!   results with their curves written through `store::persist`, beside `COPY` of the same rows.
+//!
 //! Setup that is not under test (accounts, and for the join storm the bookings) is seeded straight
 //! into PostgreSQL, and access tokens are minted with the cluster's JWT secret, so the run
 //! measures the commands and not argon2.
@@ -33,19 +42,23 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 mod failover;
+mod login_flood;
+mod persist_results;
 mod ranking;
+mod read_api;
 
 #[derive(Parser)]
 #[command(about = "Load generator for cultfit commands (see docs/BENCHMARKS.md)")]
 struct Args {
     /// Api node base URLs, comma separated (requests are spread round-robin). Required by every
-    /// scenario but `ranking`.
+    /// scenario but `ranking` and `persist-results`.
     #[arg(long, value_delimiter = ',')]
     api: Vec<String>,
     /// The cluster's database (for seeding). Required by every scenario but `ranking`.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
-    /// The cluster's JWT secret (to mint access tokens). Required by every scenario but `ranking`.
+    /// The cluster's JWT secret (to mint access tokens). Required by every scenario but `ranking`
+    /// and `persist-results`.
     #[arg(long, env = "CULTFIT_JWT_SECRET")]
     jwt_secret: Option<String>,
     /// A label for the report line, e.g. "2 workers".
@@ -126,6 +139,57 @@ enum Scenario {
         /// The workers' `--lease-ttl-secs`.
         #[arg(long, default_value_t = 6)]
         lease_ttl_secs: u64,
+    /// Authenticated `GET /api/v1/workouts` beside hello-JSON (`GET /health/live`).
+    ReadApi {
+        /// Trainers the catalogue's workouts are spread over.
+        #[arg(long, default_value_t = 12)]
+        trainers: usize,
+        /// Upcoming workouts in the catalogue.
+        #[arg(long, default_value_t = 300)]
+        workouts: usize,
+        /// Trainees who hold the catalogue's bookings (and whose tokens the reads carry).
+        #[arg(long, default_value_t = 2_000)]
+        trainees: usize,
+        /// Seconds of each round of each side.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Rounds (hello-JSON, then the listing, each round).
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+    },
+    /// Login flood against `cores / argon2 time`, with paced reads during it.
+    LoginFlood {
+        /// Accounts the logins go round robin over.
+        #[arg(long, default_value_t = 1_000)]
+        accounts: usize,
+        /// Seconds of flood.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// Logins in flight.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Paced `GET /api/v1/workouts` per second during the flood.
+        #[arg(long, default_value_t = 50)]
+        reads_per_s: u32,
+        /// Argon2 verifications timed in process, one after the other.
+        #[arg(long, default_value_t = 40)]
+        hash_samples: usize,
+    },
+    /// A session's results written through `store::persist`, beside COPY of the same rows (needs
+    /// only `--database-url`, a migrated database that may be written to).
+    PersistResults {
+        /// Participants (results rows).
+        #[arg(long, default_value_t = 10_000)]
+        participants: usize,
+        /// Session length: one energy point per second, one rating per minute.
+        #[arg(long, default_value_t = 60)]
+        minutes: u32,
+        /// Rounds, each a fresh workout (the sides alternate which goes first).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// The live ranking against a Redis sorted set, on the same updates (no cluster needed).
     Ranking {
@@ -211,6 +275,8 @@ struct Outcome {
     latency: Histogram<u64>,
     errors: std::collections::BTreeMap<String, usize>,
     elapsed: Duration,
+    /// Response body bytes read (only [`closed_loop_for`] reads bodies).
+    bytes: u64,
 }
 
 impl Outcome {
@@ -219,7 +285,13 @@ impl Outcome {
             latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
             errors: Default::default(),
             elapsed: Duration::ZERO,
+            bytes: 0,
         })
+    }
+
+    /// Requests answered per second, over the whole run.
+    fn rate(&self) -> f64 {
+        self.latency.len() as f64 / self.elapsed.as_secs_f64()
     }
 
     fn record(
@@ -317,6 +389,45 @@ async fn closed_loop(
         })
         .buffer_unordered(concurrency);
     while let Some((latency, status)) = results.next().await {
+        outcome.record(latency, status, ok);
+    }
+    outcome.elapsed = started.elapsed();
+    Ok(outcome)
+}
+
+/// Keep `concurrency` requests in flight for `duration` (request `i` built by `request(i)`),
+/// latency from each send. Unlike [`closed_loop`], every body is read to its end, so connections
+/// are reused as a real client's are and the bytes are paid for on both sides.
+async fn closed_loop_for(
+    duration: Duration,
+    concurrency: usize,
+    ok: reqwest::StatusCode,
+    request: impl Fn(usize) -> reqwest::RequestBuilder,
+) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome::new()?;
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut results = futures_util::stream::iter(0..)
+        .take_while(|_| std::future::ready(Instant::now() < deadline))
+        .map(|i| {
+            let request = request(i);
+            async move {
+                let sent = Instant::now();
+                let answer = async {
+                    let response = request.send().await?;
+                    let status = response.status();
+                    Ok::<_, reqwest::Error>((status, response.bytes().await?.len()))
+                }
+                .await;
+                (sent.elapsed(), answer.map_err(|e| e.to_string()))
+            }
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some((latency, answer)) = results.next().await {
+        let status = answer.map(|(status, bytes)| {
+            outcome.bytes += bytes as u64;
+            status
+        });
         outcome.record(latency, status, ok);
     }
     outcome.elapsed = started.elapsed();
@@ -447,6 +558,22 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
     }
+    if let Scenario::PersistResults {
+        participants,
+        minutes,
+        rounds,
+    } = &args.scenario
+    {
+        let database_url = args
+            .database_url
+            .context("--database-url (or DATABASE_URL) is required for this scenario")?;
+        let options = persist_results::PersistResults {
+            participants: *participants,
+            minutes: *minutes,
+            rounds: *rounds,
+        };
+        return persist_results::run(&database_url, &options, &args.label).await;
+    }
     if args.api.is_empty() {
         bail!("--api is required for this scenario");
     }
@@ -531,6 +658,43 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         }
         Scenario::Ranking { .. } => unreachable!("handled above"),
+        Scenario::ReadApi {
+            trainers,
+            workouts,
+            trainees,
+            seconds,
+            concurrency,
+            rounds,
+        } => {
+            let options = read_api::ReadApi {
+                trainers,
+                workouts,
+                trainees,
+                seconds,
+                concurrency,
+                rounds,
+            };
+            read_api::run(&bench, &options, &args.label).await?
+        }
+        Scenario::LoginFlood {
+            accounts,
+            seconds,
+            concurrency,
+            reads_per_s,
+            hash_samples,
+        } => {
+            let options = login_flood::LoginFlood {
+                accounts,
+                seconds,
+                concurrency,
+                reads_per_s,
+                hash_samples,
+            };
+            login_flood::run(&bench, &options, &args.label).await?
+        }
+        Scenario::Ranking { .. } | Scenario::PersistResults { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(())
 }
