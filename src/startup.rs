@@ -54,6 +54,14 @@ impl Application {
         // Before anything records a metric.
         let metrics = web::Data::new(
             metrics_exporter_prometheus::PrometheusBuilder::new()
+                // Buckets rather than the default summary: two scrapes can be subtracted.
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        cultfit_actors::metrics::TICK_LATENESS_SECONDS.to_owned(),
+                    ),
+                    cultfit_actors::metrics::TICK_LATENESS_BUCKETS,
+                )
+                .context("invalid metric buckets")?
                 .install_recorder()
                 .context("failed to install the metrics recorder")?,
         );

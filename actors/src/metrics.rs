@@ -40,8 +40,21 @@ pub const SNAPSHOT_BYTES: &str = "cultfit_live_snapshot_bytes_total";
 pub const SNAPSHOT_RESTORES: &str = "cultfit_live_snapshot_restores_total";
 /// Histogram: time to rank a session and build its frames, in seconds.
 pub const TICK_SECONDS: &str = "cultfit_tick_duration_seconds";
+/// Histogram: how late each live session's tick ran against its schedule, in seconds. A session
+/// ticking every `period` has tick `k` (from 0) due at `first + k × period`, `first` being one
+/// period after it started ticking; lateness is when the tick ran minus when it was due. The
+/// schedule is never reset, so drift accumulates, and overdue ticks that run back to back after a
+/// stall each count their own lateness. Buckets: [`TICK_LATENESS_BUCKETS`].
+pub const TICK_LATENESS_SECONDS: &str = "cultfit_live_tick_lateness_seconds";
+/// Bucket bounds of [`TICK_LATENESS_SECONDS`] (seconds): fine around the 50 ms target, so p99
+/// can be read off the difference of two scrapes.
+pub const TICK_LATENESS_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0,
+    2.0, 5.0, 10.0,
+];
 
 use bus_contracts::v1::energy::Rejection;
+use std::time::{Duration, Instant};
 
 /// Registers the live-path series at zero, so dashboards see every rejection reason from the
 /// start rather than only after its first occurrence.
@@ -117,4 +130,31 @@ pub fn snapshot_failed() {
 /// A live session started: `outcome` says what became of its snapshot (see [`SNAPSHOT_RESTORES`]).
 pub fn snapshot_restored(outcome: &'static str) {
     metrics::counter!(SNAPSHOT_RESTORES, "outcome" => outcome).increment(1);
+}
+
+/// A live session's tick schedule, against which each tick's lateness is recorded
+/// ([`TICK_LATENESS_SECONDS`]). `Default` is no schedule: nothing is recorded.
+#[derive(Debug, Default)]
+pub struct TickSchedule {
+    /// The next tick's due time, and the period.
+    next: Option<(Instant, Duration)>,
+}
+
+impl TickSchedule {
+    /// Ticks every `period`, the first one period from now: what `run_interval`, called right
+    /// after, schedules (its slots are due at or after these, never before).
+    pub fn starting_now(period: Duration) -> Self {
+        Self {
+            next: Some((Instant::now() + period, period)),
+        }
+    }
+
+    /// A tick is running now: records how late it is and moves on to the next slot.
+    pub fn ticked(&mut self) {
+        if let Some((due, period)) = &mut self.next {
+            let lateness = Instant::now().saturating_duration_since(*due);
+            *due += *period;
+            metrics::histogram!(TICK_LATENESS_SECONDS).record(lateness.as_secs_f64());
+        }
+    }
 }

@@ -384,6 +384,77 @@ fn bad_samples(class: &Class, stranger: &str) -> Vec<(&'static str, String, Stri
     ]
 }
 
+/// The node's `/metrics` text.
+async fn metrics_text(app: &ApiClient) -> String {
+    app.get("/metrics", None)
+        .await
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tick_of_a_live_session_is_counted_in_the_tick_lateness_histogram() {
+    let app = fast_ticking_app().await;
+    let count = "cultfit_live_tick_lateness_seconds_count";
+    let class = waiting_class(&app, 1).await;
+    assert_eq!(counter(&app, count).await, 0.0, "no session, no ticks");
+
+    let class = start(&app, class).await;
+
+    assert_eq!(counter(&app, "cultfit_live_sessions ").await, 1.0);
+    // Ticks every 200 ms: ten of them come within a couple of seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counter(&app, count).await < 10.0 && Instant::now() < deadline {
+        sleep(Duration::from_millis(200)).await;
+    }
+    let text = metrics_text(&app).await;
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(-1.0)
+    };
+    let ticks = value(count);
+    assert!(ticks >= 10.0, "ticks counted: {ticks}\n{text}");
+    // Buckets (not a summary), cumulative, the last one holding every tick counted.
+    let buckets: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("cultfit_live_tick_lateness_seconds_bucket{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse().ok())
+        .collect();
+    assert!(buckets.len() > 10, "{text}");
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{text}");
+    assert_eq!(buckets.last(), Some(&ticks), "{text}");
+    assert!(
+        text.contains(r#"cultfit_live_tick_lateness_seconds_bucket{le="0.05"}"#),
+        "a bucket at the 50 ms target: {text}"
+    );
+    assert!(
+        text.contains(r#"cultfit_live_tick_lateness_seconds_bucket{le="+Inf"}"#),
+        "{text}"
+    );
+
+    // Once the session ends its ticks stop, and so does the count.
+    assert_eq!(
+        app.end_workout(token(&class.trainer), &class.id)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counter(&app, "cultfit_live_sessions ").await != 0.0 && Instant::now() < deadline {
+        sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(counter(&app, "cultfit_live_sessions ").await, 0.0);
+    let after_end = counter(&app, count).await;
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        counter(&app, count).await,
+        after_end,
+        "no ticks after the end"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_of_bad_sample_is_rejected_and_counted_and_garbage_leaves_the_session_healthy() {
     let app = fast_ticking_app().await;

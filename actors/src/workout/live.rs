@@ -106,6 +106,7 @@ impl LiveHandle {
                 naming: false,
                 counts: SampleCounts::default(),
                 tick: 0,
+                tick_schedule: metrics::TickSchedule::default(),
                 last_stream_seq: 0,
                 caught_up: false,
                 ready: false,
@@ -152,6 +153,8 @@ pub struct LiveSession {
     naming: bool,
     counts: SampleCounts,
     tick: u64,
+    /// When each tick is due, to measure how late it runs.
+    tick_schedule: metrics::TickSchedule,
     /// Stream sequence of the newest sample read, to resume after a broken consumer.
     last_stream_seq: u64,
     /// Whether the consumer had nothing more pending after the newest sample read.
@@ -176,6 +179,7 @@ impl Actor for LiveSession {
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::live_sessions_changed(1);
         let tick = self.env.tick;
+        self.tick_schedule = metrics::TickSchedule::starting_now(tick);
         ctx.run_interval(tick, |act, ctx| act.publish_frames(ctx));
         ctx.run_interval(Duration::from_millis(100), |act, ctx| act.try_finish(ctx));
         match self.env.snapshot_every {
@@ -431,6 +435,7 @@ impl LiveSession {
     }
 
     fn publish_frames(&mut self, ctx: &mut Context<Self>) {
+        self.tick_schedule.ticked();
         if !self.ready {
             return;
         }

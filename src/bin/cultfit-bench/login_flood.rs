@@ -24,7 +24,11 @@ pub struct LoginFlood {
 
 /// Mean and median wall time of one argon2 verification on one thread of the service's hasher,
 /// over `samples` verifications one after the other.
-async fn argon2_time(hasher: &PasswordHasher, phc: &str, samples: usize) -> anyhow::Result<(Duration, Duration)> {
+async fn argon2_time(
+    hasher: &PasswordHasher,
+    phc: &str,
+    samples: usize,
+) -> anyhow::Result<(Duration, Duration)> {
     let password = Password::new(PASSWORD);
     let mut times = Vec::with_capacity(samples);
     for _ in 0..samples.max(1) {
@@ -127,12 +131,17 @@ pub async fn run(bench: &Bench, options: &LoginFlood, label: &str) -> anyhow::Re
         duration - Duration::from_secs(2),
     );
     let login = bench.url(0, "/api/v1/auth/login");
-    let flood = closed_loop_for(duration, options.concurrency, reqwest::StatusCode::OK, |i| {
-        bench.http.post(&login).json(&json!({
-            "email": emails[i % emails.len()],
-            "password": PASSWORD,
-        }))
-    });
+    let flood = closed_loop_for(
+        duration,
+        options.concurrency,
+        reqwest::StatusCode::OK,
+        |i| {
+            bench.http.post(&login).json(&json!({
+                "email": emails[i % emails.len()],
+                "password": PASSWORD,
+            }))
+        },
+    );
     let (flood, reads) = tokio::join!(flood, reads);
     let (flood, reads) = (flood?, reads?);
     println!(

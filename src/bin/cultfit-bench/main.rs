@@ -13,6 +13,10 @@
 //!   tokens, spread evenly over S seconds (open loop, latency from each intended connect time),
 //!   each admitted by the auth callout. With `--open` the same connections go, without any
 //!   credentials, to an open nats-server instead: the baseline of what a connection costs.
+//! - `many-classes` (PERFORMANCE scenario 9): K live sessions of N wearables at once (200 × 50 by
+//!   default), every wearable on its own device connection, over the workers: tick lateness as the
+//!   workers measure it, sessions per worker, CPU per idle and per busy session; then one session
+//!   of K × N wearables, the baseline (see `many_classes.rs`).
 //! - `ranking` (PERFORMANCE scenario 6; needs no cluster, only a Redis): the same generated updates
 //!   folded into the live `Board` in process, ranked and sliced into every client's view each tick,
 //!   beside a Redis sorted set on loopback (`ZADD`, `ZREVRANGE`, `ZREVRANK`, pipelined).
@@ -43,6 +47,7 @@ use uuid::Uuid;
 
 mod failover;
 mod login_flood;
+mod many_classes;
 mod persist_results;
 mod ranking;
 mod read_api;
@@ -139,6 +144,7 @@ enum Scenario {
         /// The workers' `--lease-ttl-secs`.
         #[arg(long, default_value_t = 6)]
         lease_ttl_secs: u64,
+    },
     /// Authenticated `GET /api/v1/workouts` beside hello-JSON (`GET /health/live`).
     ReadApi {
         /// Trainers the catalogue's workouts are spread over.
@@ -190,6 +196,33 @@ enum Scenario {
         /// Rounds, each a fresh workout (the sides alternate which goes first).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+    },
+    /// Many live sessions at once over the workers, beside one session of as many wearables.
+    ManyClasses {
+        /// Sessions at once.
+        #[arg(long, default_value_t = 200)]
+        classes: usize,
+        /// Wearables per session.
+        #[arg(long, default_value_t = 50)]
+        trainees: usize,
+        /// Seconds the wearables publish (at 1 Hz).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Seconds measured with nothing live, and again with every session live but no samples.
+        #[arg(long, default_value_t = 20)]
+        idle_seconds: u64,
+        /// A worker node's HTTP base URL, for its `/metrics` (repeat for each worker).
+        #[arg(long = "worker", required = true)]
+        workers: Vec<String>,
+        /// Each worker's process id, for its CPU time (repeat, in the order of `--worker`).
+        #[arg(long = "worker-pid", required = true)]
+        worker_pids: Vec<u32>,
+        /// Device connections opened at once.
+        #[arg(long, default_value_t = 500)]
+        connect_concurrency: usize,
+        /// Skip the baseline (one session of `classes × trainees` wearables).
+        #[arg(long)]
+        no_baseline: bool,
     },
     /// The live ranking against a Redis sorted set, on the same updates (no cluster needed).
     Ranking {
@@ -657,7 +690,45 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         }
-        Scenario::Ranking { .. } => unreachable!("handled above"),
+        Scenario::ManyClasses {
+            classes,
+            trainees,
+            seconds,
+            idle_seconds,
+            workers,
+            worker_pids,
+            connect_concurrency,
+            no_baseline,
+        } => {
+            if workers.len() != worker_pids.len() {
+                bail!(
+                    "{} --worker but {} --worker-pid: give each worker's pid, in the same order",
+                    workers.len(),
+                    worker_pids.len()
+                );
+            }
+            let mut options = many_classes::Options {
+                classes,
+                trainees,
+                seconds,
+                idle_seconds,
+                workers: workers.into_iter().zip(worker_pids).collect(),
+                connect_concurrency,
+            };
+            println!(
+                "| run | sessions × wearables | phase | sessions per worker | seconds | ticks | lateness p50 ms | p99 ms | max ms | mean ms | worker cores | CPU ms per session-second (per worker) |"
+            );
+            println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            let mut passed = many_classes::run(&bench, &options, &args.label).await?;
+            if !no_baseline {
+                (options.classes, options.trainees) = (1, classes * trainees);
+                let label = format!("{} (baseline)", args.label);
+                passed &= many_classes::run(&bench, &options, label.trim()).await?;
+            }
+            if !passed {
+                bail!("a session never went live, or a result misses energy that was sent");
+            }
+        }
         Scenario::ReadApi {
             trainers,
             workouts,

@@ -131,7 +131,9 @@ async fn copy_results(
         copy_row(&mut chunk, workout, result)?;
         encoding += started.elapsed();
         if chunk.len() >= COPY_CHUNK_BYTES || i + 1 == results.len() {
-            copy.send(chunk.as_bytes()).await.context("failed to send COPY data")?;
+            copy.send(chunk.as_bytes())
+                .await
+                .context("failed to send COPY data")?;
             chunk.clear();
         }
     }
@@ -227,12 +229,24 @@ pub async fn run(database_url: &str, options: &PersistResults, label: &str) -> a
                 store::persist(&pool, workout, 0, &ended, &[], &results).await?;
                 let took = started.elapsed();
                 persist_total += took;
-                row(round, "`store::persist` (Ended + results, one transaction)", results.len(), took, None);
+                row(
+                    round,
+                    "`store::persist` (Ended + results, one transaction)",
+                    results.len(),
+                    took,
+                    None,
+                );
             } else {
                 let encoding = copy_results(&pool, workout, &results).await?;
                 let took = started.elapsed();
                 copy_total += took;
-                row(round, "COPY of the same rows (text format)", results.len(), took, Some(encoding));
+                row(
+                    round,
+                    "COPY of the same rows (text format)",
+                    results.len(),
+                    took,
+                    Some(encoding),
+                );
             }
         }
         let (persisted, copied) = (
@@ -261,6 +275,9 @@ fn row(round: usize, side: &str, rows: usize, took: Duration, encoding: Option<D
         "| {round} | {side} | {rows} | {:.0} | {:.0} | {} |",
         took.as_secs_f64() * 1e3,
         rows as f64 / took.as_secs_f64(),
-        encoding.map_or("—".to_owned(), |e| format!("{:.0}", e.as_secs_f64() * 1e3)),
+        encoding.map_or("—".to_owned(), |e| format!(
+            "{:.0}",
+            e.as_secs_f64() * 1e3
+        )),
     );
 }

@@ -189,7 +189,10 @@ pub async fn run(bench: &Bench, options: &ReadApi, label: &str) -> anyhow::Resul
             bench.http.get(&hello)
         })
         .await?;
-        outcome.report(&format!("hello-JSON: GET /health/live (round {round})"), label);
+        outcome.report(
+            &format!("hello-JSON: GET /health/live (round {round})"),
+            label,
+        );
         hello_rates.push(outcome.rate());
         let outcome = closed_loop_for(duration, options.concurrency, ok, |i| {
             let url = if i % 2 == 0 {
