@@ -30,7 +30,9 @@ impl Cli {
         match (&self.log_format, &self.command) {
             (Some(format), _) => *format,
             (None, Command::Serve(args)) if args.dev => LogFormat::Pretty,
-            (None, Command::Simulate(_) | Command::NatsConfig(_)) => LogFormat::Pretty,
+            (None, Command::Simulate(_) | Command::SimulateShard(_) | Command::NatsConfig(_)) => {
+                LogFormat::Pretty
+            }
             (None, _) => LogFormat::Json,
         }
     }
@@ -47,6 +49,9 @@ pub enum Command {
     Simulate(crate::simulate::SimulateArgs),
     /// Print the nats-server configuration of the locked bus; create the secrets file if missing.
     NatsConfig(crate::bus::server_config::NatsConfigArgs),
+    /// One wearable process of `cultfit simulate`, which starts it (instructions on stdin).
+    #[command(hide = true)]
+    SimulateShard(crate::simulate::shards::child::ShardArgs),
 }
 
 /// Options of `cultfit serve`.

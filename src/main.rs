@@ -8,7 +8,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The simulator reports on stdout and stderr itself; its logs are for trouble only.
     let (level, to_stderr) = match cli.command {
-        Command::Simulate(_) | Command::NatsConfig(_) => ("warn", true),
+        Command::Simulate(_) | Command::SimulateShard(_) | Command::NatsConfig(_) => ("warn", true),
         _ => ("info", false),
     };
     cultfit::telemetry::init(cli.log_format(), level, to_stderr);
@@ -24,6 +24,12 @@ async fn main() -> anyhow::Result<()> {
         Command::NatsConfig(args) => cultfit::bus::server_config::run(&args),
         Command::Simulate(args) => {
             if !cultfit::simulate::run(args).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::SimulateShard(args) => {
+            if !cultfit::simulate::shards::child::run(args).await? {
                 std::process::exit(1);
             }
             Ok(())

@@ -5,8 +5,11 @@
 //!    the tokens a previous run under the same `--name` cached (see [`token_cache`]).
 //! 2. The trainer schedules a workout; every trainee books and joins it; the trainer starts it.
 //! 3. Every wearable connects to the bus with its trainee's device token, one connection each,
-//!    as real ones do (the connect storm of a class starting, timed; see [`fleet`]).
-//!    `--trusted-publisher` shares a few service connections instead, for ingest-ceiling runs.
+//!    as real ones do (the connect storm of a class starting, timed; see [`fleet`]), spread over
+//!    the servers the bus URL lists. The wearables live in `--wearable-processes` child processes
+//!    ([`shards`]; one process may hold only so many sockets), each reporting what it sent and
+//!    what it cost. `--trusted-publisher` shares a few service connections in this process
+//!    instead, for ingest-ceiling runs.
 //! 4. The N wearables publish at the chosen rate. Sends are scheduled: each sample has an
 //!    intended send time, and latency is measured from it, so a stalled service cannot hide
 //!    latency by slowing the sender down.
@@ -17,7 +20,8 @@
 //! 6. It stops sending, waits until the frames show every sample, ends the workout and checks
 //!    each trainee's stored result against the last energy their wearable sent.
 //!
-//! Exits non-zero if any trainee's result misses energy that was sent (and accepted).
+//! Exits non-zero if any trainee's result misses energy that was sent (and accepted), or a
+//! wearable process failed or sent fewer samples than the script has.
 //!
 //! stdout carries the JSON report and nothing else. stderr carries `[simulate] ...` lines as each
 //! phase begins and ends, a progress bar per phase when it is a terminal ([`progress`]), and a
@@ -30,6 +34,7 @@ pub mod http;
 pub mod processes;
 pub mod progress;
 pub mod send;
+pub mod shards;
 pub mod summary;
 pub mod token_cache;
 pub mod tracker;
@@ -70,9 +75,15 @@ pub struct SimulateArgs {
     /// connection per wearable: for measuring the ingest ceiling only (labelled in the report).
     #[arg(long)]
     pub trusted_publisher: bool,
-    /// Device connections opened at once while the wearables connect.
+    /// Device connections opened at once while the wearables connect (over all processes).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub connect_concurrency: u32,
+    /// Processes the device connections are spread over (each wearable on its own connection;
+    /// this machine allows 20 000 open files per process). By default enough that none holds
+    /// more than 15 000.
+    #[arg(long, value_name = "P", conflicts_with = "trusted_publisher",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub wearable_processes: Option<u32>,
     /// Simulated trainees (each with a wearable).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub trainees: u32,
@@ -141,6 +152,12 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     };
     let http = Http::new(&args.api_url);
     let n = args.trainees as usize;
+    let processes = args
+        .wearable_processes
+        .map_or_else(|| shards::parent::default_processes(n), |p| p as usize);
+    if processes > n {
+        bail!("--wearable-processes {processes} is more than the {n} wearables (--trainees)");
+    }
     let progress = Progress::stderr();
     let mut cache = token_cache(&args, &progress);
     progress.line(&match &cache {
@@ -219,34 +236,55 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         None => joins[0]["nats_url"].as_str().unwrap_or_default().to_owned(),
     };
 
-    let (publishers, storm) = if args.trusted_publisher {
-        let publishers =
-            fleet::connect_trusted(&service, &nats_url, args.connections as usize, n).await?;
-        (publishers, None)
+    let wearers = if args.trusted_publisher {
+        Wearers::Trusted(
+            fleet::connect_trusted(&service, &nats_url, args.connections as usize, n).await?,
+        )
     } else {
         progress.line(&format!(
-            "connecting {n} wearables, each with its device token ({} at once)",
+            "connecting {n} wearables, each with its device token, from {processes} \
+             process{} ({} at once)",
+            if processes == 1 { "" } else { "es" },
             args.connect_concurrency
         ));
         let devices = joins
             .iter()
-            .map(|join| {
+            .zip(&trainee_tokens)
+            .enumerate()
+            .map(|(index, (join, (user, _)))| {
                 let field = |name: &str| join[name].as_str().unwrap_or_default().to_owned();
-                (field("device_token"), field("inbox_prefix"))
+                fleet::Device {
+                    index,
+                    user: *user,
+                    subject: field("energy_subject"),
+                    token: field("device_token"),
+                    inbox_prefix: field("inbox_prefix"),
+                }
             })
             .collect();
+        let mut shards = shards::parent::Shards::spawn(
+            processes,
+            &nats_url,
+            devices,
+            args.connect_concurrency as usize,
+        )
+        .await?;
         let bar = progress.bar(n as u64, "wearables");
-        let connected =
-            fleet::connect_devices(&nats_url, devices, args.connect_concurrency as usize, &bar)
-                .await;
+        let connected = shards.connected(&bar).await;
         bar.finish_and_clear();
-        let (publishers, storm) = connected?;
+        let storm = connected?;
         progress.line(&format!(
-            "{} wearables admitted in {:.2} s",
+            "{} wearables admitted in {:.2} s ({})",
             storm.admitted,
-            storm.elapsed.as_secs_f64()
+            storm.elapsed.as_secs_f64(),
+            storm
+                .per_server
+                .iter()
+                .map(|(server, count)| format!("{count} on {server}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
-        (publishers, Some(storm))
+        Wearers::Devices(shards, storm)
     };
 
     // Follow the frames before the start, so the first one is not missed.
@@ -307,36 +345,60 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
             Wearable::new(*user, subject, wearable::seed_for(seed, i)).untied(i, joins.len())
         })
         .collect();
-    let schedule = send::Schedule::new(
-        started_at,
-        LEAD,
-        Duration::from_secs_f64(1.0 / args.rate_hz),
-        Duration::from_secs(args.duration_secs),
-        n,
-    );
+    let period = Duration::from_secs_f64(1.0 / args.rate_hz);
+    let go = shards::Go {
+        started_at_ms: started_at.timestamp_millis(),
+        lead_ms: LEAD.as_millis() as u64,
+        period_ns: period.as_nanos() as u64,
+        duration_ms: args.duration_secs * 1000,
+        wearables: n,
+        seed,
+    };
+    let schedule = go.schedule();
     let services = processes::services(&args.service_pids);
-    let me = [std::process::id()];
-    let watched: Vec<u32> = services.iter().chain(&me).copied().collect();
+    let me = std::process::id();
+    let shard_pids = match &wearers {
+        Wearers::Devices(shards, _) => shards.pids(),
+        Wearers::Trusted(_) => Vec::new(),
+    };
+    let simulator: Vec<u32> = std::iter::once(me).chain(shard_pids).collect();
+    let watched: Vec<u32> = services.iter().chain(&simulator).copied().collect();
     let cpu_before = processes::cpu_seconds(&watched);
     let sending = Instant::now();
-    let fleet: Vec<(Wearable, fleet::Publisher)> = wearables.into_iter().zip(publishers).collect();
-    let delivery = Arc::new(send::Delivery::default());
     let live = send::Live::show(&progress, schedule, args.duration_secs, tracker.clone());
-    let finals = if args.trusted_publisher {
-        send::trusted(schedule, fleet, tracker.clone()).await
-    } else {
-        send::devices(schedule, fleet, tracker.clone(), delivery.clone()).await
+    let (finals, outcomes, storm) = match wearers {
+        Wearers::Trusted(publishers) => {
+            let fleet = wearables.into_iter().zip(publishers).collect();
+            let finals = send::trusted(schedule, fleet, tracker.clone()).await;
+            (finals, Vec::new(), None)
+        }
+        Wearers::Devices(mut shards, storm) => {
+            shards.go(&go).await?;
+            let (finals, outcomes) = tokio::join!(
+                send::script(schedule, wearables, tracker.clone()),
+                shards.finish()
+            );
+            (Ok(finals), outcomes, Some(storm))
+        }
     };
     live.stop();
     let finals = finals?;
     let send_seconds = sending.elapsed().as_secs_f64();
     let cpu_after = processes::cpu_seconds(&watched);
+    let failed_processes = outcomes.iter().filter(|o| o.failed).count();
+    if failed_processes > 0 {
+        progress.line(&format!(
+            "{failed_processes} of {} wearable processes failed: their wearables' samples are missing",
+            outcomes.len()
+        ));
+    }
 
     progress.line("stopped sending; waiting for the frames to show every sample");
     let sent = lock(&tracker).latencies.sent;
     let bar = progress.bar(sent, "shown");
     let shown = || sent.saturating_sub(lock(&tracker).latencies.pending() as u64);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Samples of a failed wearable process may never come: do not wait for them.
+    let deadline = Instant::now() + Duration::from_secs(if failed_processes > 0 { 0 } else { 30 });
     while shown() < sent && Instant::now() < deadline {
         bar.set_position(shown());
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -400,6 +462,20 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     };
 
     let t = lock(&tracker);
+    let scheduled = t.latencies.sent;
+    let sent = if storm.is_some() {
+        outcomes.iter().map(shards::parent::Outcome::sent).sum()
+    } else {
+        scheduled
+    };
+    let (resent, unacknowledged) = outcomes
+        .iter()
+        .map(shards::parent::Outcome::delivery)
+        .fold((0, 0), |(r, u), (r2, u2)| (r + r2, u + u2));
+    let mut simulator_memory = processes::report(&[me], &cpu_before, &cpu_after, send_seconds);
+    if let Value::Array(list) = &mut simulator_memory {
+        list.extend(outcomes.iter().filter_map(shards::parent::Outcome::cost));
+    }
     let accept_seconds = t
         .last_accepted_at
         .map_or(send_seconds, |at| at.duration_since(sending).as_secs_f64())
@@ -411,8 +487,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "trainees": n,
         "rate_hz": args.rate_hz,
         "duration_s": args.duration_secs,
-        "sent": t.latencies.sent,
-        "sent_per_s": (t.latencies.sent as f64 / send_seconds).round(),
+        "sent": sent,
+        // What the script has the wearables send: more than `sent` if a wearable process failed.
+        "scheduled": scheduled,
+        "sent_per_s": (sent as f64 / send_seconds).round(),
         "accepted": frame_counts.0,
         "rejected": frame_counts.1,
         // Over the time the owner took to accept them all, which is longer than the sending
@@ -424,8 +502,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "results_missing_energy": missing,
         "results_digest": digest,
         "delivery": {
-            "resent": delivery.resent.load(std::sync::atomic::Ordering::Relaxed),
-            "unacknowledged": delivery.unacknowledged.load(std::sync::atomic::Ordering::Relaxed),
+            "resent": resent,
+            "unacknowledged": unacknowledged,
         },
         "ticks": t.ticks,
         // What every api node following the session receives per tick (all frame parts).
@@ -435,8 +513,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "app_streams": app_report(args.followers, &seen),
         "publisher": publisher_label(&args),
         "connect": storm.as_ref().map(fleet::Storm::report),
+        "wearable_processes": outcomes.iter().map(shards::parent::Outcome::report).collect::<Vec<_>>(),
         "service_memory": processes::report(&services, &cpu_before, &cpu_after, send_seconds),
-        "simulator_memory": processes::report(&me, &cpu_before, &cpu_after, send_seconds),
+        // This process, then each wearable process (their cost while sending, as they measured it).
+        "simulator_memory": simulator_memory,
         "setup": setup.report(cache.as_ref()),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -447,7 +527,21 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     if missing > 0 {
         eprintln!("FAILED: {missing} trainees' results miss energy their wearables sent");
     }
-    Ok(missing == 0)
+    if failed_processes > 0 || sent < scheduled {
+        eprintln!(
+            "FAILED: {failed_processes} wearable processes failed; {sent} of the {scheduled} \
+             samples in the script were sent"
+        );
+    }
+    Ok(missing == 0 && failed_processes == 0 && sent >= scheduled)
+}
+
+/// Who carries the wearables' samples.
+enum Wearers {
+    /// Shared service connections in this process (`--trusted-publisher`).
+    Trusted(Vec<fleet::Publisher>),
+    /// Device connections in wearable processes, and how their connect storm went.
+    Devices(shards::parent::Shards, fleet::Storm),
 }
 
 /// The token cache this run reads and writes, if any (`--no-token-cache`, or nowhere to put it,

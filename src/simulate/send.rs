@@ -13,6 +13,11 @@
 //! overtaken by a newer one would be missing from the per-second history. Sending one twice is
 //! harmless (the board counts it once). A trusted publisher fires and forgets over shared service
 //! connections instead: the ingest-ceiling benchmark, not a wearable.
+//!
+//! Devices run in wearable processes ([`super::shards`]); the process that follows the frames
+//! times their samples with [`script`], which replays the same deterministic readings on the same
+//! schedule, so every sample is timed from its intended send time in one place, whichever process
+//! sent it (and one never sent is never shown, which the report counts).
 
 use super::fleet::Publisher;
 use super::progress::Progress;
@@ -34,6 +39,10 @@ const RETRY_PAUSE: Duration = Duration::from_millis(250);
 const DRAIN_FOR: Duration = Duration::from_secs(30);
 /// Tasks a trusted publisher's wearables are spread over.
 const TRUSTED_TASKS: usize = 32;
+/// How far ahead of their intended send [`script`] expects samples (a frame cannot reflect a
+/// sample before it is due: see [`super::wearable::Latencies::observed`]), and how often it wakes.
+const SCRIPT_AHEAD: Duration = Duration::from_millis(50);
+const SCRIPT_STEP: Duration = Duration::from_millis(10);
 
 /// When each wearable sends each sample, and the timestamp it carries.
 #[derive(Clone, Copy, Debug)]
@@ -99,34 +108,33 @@ impl Schedule {
     }
 }
 
-/// How delivery went for devices: samples sent again after a missing ack, and samples never
-/// acknowledged even after [`DRAIN_FOR`].
+/// How delivery went for devices: samples sent, those sent again after a missing ack, and those
+/// never acknowledged even after [`DRAIN_FOR`].
 #[derive(Debug, Default)]
 pub struct Delivery {
+    /// Samples taken and sent (first attempts).
+    pub sent: AtomicU64,
     /// Sends beyond the first, for samples whose ack did not come.
     pub resent: AtomicU64,
     /// Samples given up on.
     pub unacknowledged: AtomicU64,
 }
 
-/// Runs every device to the end of the schedule, each on its own task with acknowledged, ordered
-/// delivery; returns each wearable's final energy.
+/// Runs every device (with its index in the session) to the end of the schedule, each on its own
+/// task with acknowledged, ordered delivery; returns each wearable's final energy.
 pub async fn devices(
     schedule: Schedule,
-    fleet: Vec<(Wearable, Publisher)>,
-    tracker: Arc<Mutex<Tracker>>,
+    fleet: Vec<(usize, Wearable, Publisher)>,
     delivery: Arc<Delivery>,
 ) -> anyhow::Result<Vec<(Uuid, f64)>> {
     let tasks: Vec<_> = fleet
         .into_iter()
-        .enumerate()
-        .map(|(i, (wearable, client))| {
+        .map(|(i, wearable, client)| {
             tokio::spawn(device(
                 schedule,
                 i,
                 wearable,
                 async_nats::jetstream::new(client),
-                tracker.clone(),
                 delivery.clone(),
             ))
         })
@@ -143,7 +151,6 @@ async fn device(
     i: usize,
     mut wearable: Wearable,
     jetstream: async_nats::jetstream::Context,
-    tracker: Arc<Mutex<Tracker>>,
     delivery: Arc<Delivery>,
 ) -> (Uuid, f64) {
     let mut backlog: VecDeque<bytes::Bytes> = VecDeque::new();
@@ -151,9 +158,7 @@ async fn device(
     while let Some((intended, ts_ms)) = schedule.at(i, k) {
         tokio::time::sleep_until(intended).await;
         let sample = wearable.next(ts_ms, schedule.period().as_secs_f64());
-        lock(&tracker)
-            .latencies
-            .sent(wearable.user, sample.energy, intended.into_std());
+        delivery.sent.fetch_add(1, Ordering::Relaxed);
         backlog.push_back(serde_json::to_vec(&sample).unwrap_or_default().into());
         k += 1;
         let next = schedule.at(i, k).map_or(intended + DRAIN_FOR, |(at, _)| at);
@@ -163,6 +168,42 @@ async fn device(
         .unacknowledged
         .fetch_add(backlog.len() as u64, Ordering::Relaxed);
     (wearable.user, wearable.energy())
+}
+
+/// Expects every sample of `wearables` (wearable `i` of the session at `i`) as it comes due, in
+/// the tracker, until the end of the schedule: the same readings the wearable processes send,
+/// timed from their intended send. Returns each wearable's final energy.
+pub async fn script(
+    schedule: Schedule,
+    mut wearables: Vec<Wearable>,
+    tracker: Arc<Mutex<Tracker>>,
+) -> Vec<(Uuid, f64)> {
+    let period_s = schedule.period().as_secs_f64();
+    let (mut i, mut k) = (0, 0);
+    // Samples come due in (round, wearable) order: walk that order, a step's worth at a time.
+    while !wearables.is_empty() {
+        let horizon = Instant::now() + SCRIPT_AHEAD;
+        {
+            let mut t = lock(&tracker);
+            while let Some((intended, ts_ms)) = schedule.at(i, k) {
+                if intended > horizon {
+                    break;
+                }
+                let w = &mut wearables[i];
+                let sample = w.next(ts_ms, period_s);
+                t.latencies.sent(w.user, sample.energy, intended.into_std());
+                i += 1;
+                if i == wearables.len() {
+                    (i, k) = (0, k + 1);
+                }
+            }
+        }
+        if schedule.at(i, k).is_none() {
+            break;
+        }
+        tokio::time::sleep(SCRIPT_STEP).await;
+    }
+    wearables.iter().map(|w| (w.user, w.energy())).collect()
 }
 
 /// Publishes the backlog in order, each with an ack, until it is empty or `until`.

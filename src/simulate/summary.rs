@@ -85,8 +85,19 @@ fn rows(r: &Value) -> Vec<(&'static str, String)> {
         if connect.is_null() {
             "none (trusted publisher)".to_owned()
         } else {
+            let servers = connect["per_server"]
+                .as_object()
+                .filter(|servers| servers.len() > 1)
+                .map(|servers| {
+                    let each: Vec<String> = servers
+                        .iter()
+                        .map(|(server, count)| format!("{} on {server}", n(count)))
+                        .collect();
+                    format!("; {}", each.join(", "))
+                })
+                .unwrap_or_default();
             format!(
-                "{} admitted in {} s ({}/s), {} refused, latency p50 {} ms, p99 {} ms",
+                "{} admitted in {} s ({}/s), {} refused, latency p50 {} ms, p99 {} ms{servers}",
                 n(&connect["admitted"]),
                 secs(&connect["seconds"]),
                 n(&connect["admitted_per_s"]),
@@ -96,6 +107,28 @@ fn rows(r: &Value) -> Vec<(&'static str, String)> {
             )
         },
     ));
+    if let Some(processes) = r["wearable_processes"]
+        .as_array()
+        .filter(|list| !list.is_empty())
+    {
+        let sum = |key: &str| -> f64 { processes.iter().filter_map(|p| p[key].as_f64()).sum() };
+        let failed = processes
+            .iter()
+            .filter(|p| p["failed"].as_bool() != Some(false))
+            .count();
+        rows.push((
+            "wearable processes",
+            format!(
+                "{}: {failed} failed, {:.0} wearables, {:.0} samples sent, {:.0} unacknowledged, \
+                 {:.2} CPU s connecting",
+                processes.len(),
+                sum("wearables"),
+                sum("sent"),
+                sum("unacknowledged"),
+                sum("cpu_s_connecting")
+            ),
+        ));
+    }
     let apps = &r["app_streams"];
     rows.push((
         "app streams",
@@ -282,6 +315,25 @@ mod tests {
         );
         assert!(
             table.contains("35 MiB RSS (peak 40 MiB), ? cores while sending"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn wearables_spread_over_processes_and_servers_say_so() {
+        let mut report = report();
+        report["connect"]["per_server"] = json!({"n1": 3, "n2": 3});
+        report["wearable_processes"] = json!([
+            {"wearables": 3, "failed": false, "sent": 45, "unacknowledged": 0, "cpu_s_connecting": 0.5},
+            {"wearables": 3, "failed": true, "sent": null, "unacknowledged": 0, "cpu_s_connecting": 0.25},
+        ]);
+        let table = table(&report);
+        assert!(table.contains("p99 12.0 ms; 3 on n1, 3 on n2\n"), "{table}");
+        assert!(
+            table.contains(
+                "wearable processes      2: 1 failed, 6 wearables, 45 samples sent, \
+                 0 unacknowledged, 0.75 CPU s connecting"
+            ),
             "{table}"
         );
     }

@@ -115,13 +115,15 @@ impl Latencies {
     }
 
     /// A frame received at `at` shows `user` with `energy` points (rounded down): every pending
-    /// sample of theirs at or below it is now reflected.
+    /// sample of theirs at or below it, and already due by `at`, is now reflected. (Samples are
+    /// expected a little ahead of their send; one not yet due cannot be in a frame, even when it
+    /// adds less than a point.)
     pub fn observed(&mut self, user: Uuid, energy: i64, at: Instant) {
         let Some(queue) = self.pending.get_mut(&user) else {
             return;
         };
         while let Some(&(sent, intended)) = queue.front() {
-            if sent.floor() as i64 > energy {
+            if sent.floor() as i64 > energy || intended > at {
                 break;
             }
             queue.pop_front();
@@ -173,5 +175,19 @@ mod tests {
         assert_eq!(l.pending(), 1, "30.2 is not reflected by 29");
         l.observed(user, 30, t0 + Duration::from_secs(3));
         assert_eq!((l.pending(), l.sent), (0, 3));
+    }
+
+    #[test]
+    fn a_sample_expected_ahead_of_its_send_is_not_reflected_before_it_is_due() {
+        let mut l = Latencies::default();
+        let user = Uuid::from_u128(1);
+        let t0 = Instant::now();
+        // Less than a point apart: a frame showing the first also shows 10 for the second.
+        l.sent(user, 10.2, t0);
+        l.sent(user, 10.7, t0 + Duration::from_millis(40));
+        l.observed(user, 10, t0 + Duration::from_millis(20));
+        assert_eq!((l.pending(), l.histogram.len()), (1, 1));
+        l.observed(user, 10, t0 + Duration::from_millis(60));
+        assert_eq!(l.pending(), 0);
     }
 }

@@ -1252,6 +1252,196 @@ async fn cultfit_simulate_reuses_the_tokens_it_cached_under_the_same_name() {
     assert!(fifth["setup"]["token_cache"].is_null(), "{fifth}");
 }
 
+/// A class bigger than one process's sockets: the simulator keeps the setup and the frames, and
+/// spreads the device connections over wearable processes and over the servers of the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cultfit_simulate_spreads_the_wearables_over_processes_and_servers() {
+    let app = TestApp::spawn_on(
+        crate::helpers::NatsBus::start_cluster(),
+        crate::helpers::Options {
+            args: &["--tick-ms", "200"],
+            ..Default::default()
+        },
+    )
+    .await;
+    let cache_home = tempfile::tempdir().expect("a cache directory");
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
+        .args(["simulate", "--api-url", &app.address, "--trainees", "9"])
+        .args(["--rate-hz", "5", "--duration-secs", "3", "--name", "spread"])
+        .args(["--wearable-processes", "2", "--seed", "7"])
+        .env("CULTFIT_NATS_SECRETS", &app.nats.secrets)
+        .env("XDG_CACHE_HOME", cache_home.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("run cultfit simulate");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let report: Value =
+        serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+
+    // Every sample the script has was sent, accepted, shown and stored.
+    let sent = report["sent"].as_u64().unwrap_or(0);
+    assert!(sent >= 9 * 5 * 3 - 9, "{report}");
+    assert_eq!(report["scheduled"], sent, "{report}");
+    assert_eq!(report["accepted"], sent, "{report}");
+    assert_eq!(report["latency_samples"], sent, "{report}");
+    assert_eq!(report["results_missing_energy"], 0, "{report}");
+
+    // Two wearable processes, each with its share, each reporting what it sent and cost.
+    let processes = report["wearable_processes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(processes.len(), 2, "{report}");
+    let shares: Vec<u64> = processes
+        .iter()
+        .map(|p| p["wearables"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(shares, [5, 4], "{report}");
+    for p in &processes {
+        assert_eq!(p["failed"], false, "{p}");
+        assert_eq!(p["connect"]["refused"], 0, "{p}");
+        assert!(
+            p["cost"]["peak_rss_mib"].as_f64().unwrap_or(0.0) > 0.0,
+            "{p}"
+        );
+    }
+    let by_processes: u64 = processes.iter().filter_map(|p| p["sent"].as_u64()).sum();
+    assert_eq!(by_processes, sent, "{report}");
+    // The simulator's cost counts itself and both wearable processes.
+    assert_eq!(
+        report["simulator_memory"].as_array().map(Vec::len),
+        Some(3),
+        "{report}"
+    );
+
+    // A third of the wearables on each server of the cluster.
+    assert_eq!(report["connect"]["admitted"], 9, "{report}");
+    let per_server = report["connect"]["per_server"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(per_server.len(), 3, "{report}");
+    assert!(per_server.values().all(|c| c == 3), "{report}");
+    assert!(stderr.contains("wearable processes"), "{stderr}");
+}
+
+/// A wearable process that dies mid-session fails the run, and the report says which and how
+/// many samples went unsent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cultfit_simulate_fails_when_a_wearable_process_dies() {
+    let app = fast_ticking_app().await;
+    let cache_home = tempfile::tempdir().expect("a cache directory");
+    let simulate = |extra: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"));
+        command
+            .args(["simulate", "--api-url", &app.address, "--name", "dies"])
+            .args(extra)
+            .env("CULTFIT_NATS_SECRETS", &app.nats.secrets)
+            .env("XDG_CACHE_HOME", cache_home.path())
+            .env_remove("RUST_LOG")
+            .kill_on_drop(true);
+        command
+    };
+
+    // Bad requests are refused before anything starts.
+    for (extra, says) in [
+        (
+            &["--trainees", "2", "--wearable-processes", "3"][..],
+            "more than the 2 wearables",
+        ),
+        (
+            &["--wearable-processes", "2", "--trusted-publisher"][..],
+            "cannot be used with",
+        ),
+        (&["--wearable-processes", "0"][..], "0 is not in 1..=64"),
+    ] {
+        let refused = simulate(extra)
+            .output()
+            .await
+            .expect("run cultfit simulate");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{extra:?}");
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+    }
+
+    let mut run = simulate(&["--trainees", "4", "--rate-hz", "5", "--duration-secs", "5"])
+        .args(["--wearable-processes", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start cultfit simulate");
+    let simulator = run.id().expect("its pid");
+    let mut stdout = run.stdout.take().expect("its stdout");
+    let reading = tokio::spawn(async move {
+        let mut out = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut out)
+            .await
+            .map(|_| out)
+    });
+    let mut stderr = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        run.stderr.take().expect("its stderr"),
+    ));
+    let mut said = String::new();
+    while let Ok(Ok(Some(line))) = timeout(Duration::from_secs(60), stderr.next_line()).await {
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("started: workout") {
+            break;
+        }
+    }
+    assert!(said.contains("started: workout"), "{said}");
+    let shards = wearable_processes_of(simulator);
+    assert_eq!(shards.len(), 2, "{said}");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &shards[0].to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+
+    let status = timeout(Duration::from_secs(120), run.wait())
+        .await
+        .expect("the simulator ends")
+        .expect("its status");
+    while let Ok(Some(line)) = stderr.next_line().await {
+        said.push_str(&line);
+        said.push('\n');
+    }
+    let out = reading.await.expect("stdout").expect("read stdout");
+    assert!(!status.success(), "{said}");
+    assert!(said.contains("FAILED"), "{said}");
+    let report: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {said}"));
+    let failed: Vec<&Value> = report["wearable_processes"]
+        .as_array()
+        .map(|list| list.iter().filter(|p| p["failed"] == true).collect())
+        .unwrap_or_default();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert_eq!(failed[0]["pid"], shards[0], "{report}");
+    assert!(
+        report["sent"].as_u64().unwrap_or(u64::MAX) < report["scheduled"].as_u64().unwrap_or(0),
+        "{report}"
+    );
+}
+
+/// The wearable processes (`cultfit simulate-shard`) the simulator `parent` started.
+fn wearable_processes_of(parent: u32) -> Vec<u32> {
+    let mut found: Vec<u32> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains("simulate-shard")
+        })
+        .collect();
+    found.sort_unstable();
+    found
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_open_live_streams_instead_of_waiting_for_them() {
     let mut app = TestApp::spawn().await;
