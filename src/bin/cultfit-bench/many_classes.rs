@@ -23,12 +23,11 @@ use super::Bench;
 use anyhow::{Context, bail};
 use chrono::{TimeDelta, Utc};
 use cultfit::accounts::Role;
-use cultfit::simulate::tracker::{Tracker, lock};
 use cultfit::simulate::{fleet, processes, send, verify, wearable};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -81,10 +80,17 @@ pub async fn run(bench: &Bench, options: &Options, label: &str) -> anyhow::Resul
     ));
     let devices = classes
         .iter()
-        .flat_map(|c| &c.joins)
-        .map(|join| {
+        .flat_map(|c| c.trainees.iter().zip(&c.joins))
+        .enumerate()
+        .map(|(index, (trainee, join))| {
             let field = |name: &str| join[name].as_str().unwrap_or_default().to_owned();
-            (field("device_token"), field("inbox_prefix"))
+            fleet::Device {
+                index,
+                user: *trainee,
+                subject: field("energy_subject"),
+                token: field("device_token"),
+                inbox_prefix: field("inbox_prefix"),
+            }
         })
         .collect();
     let (publishers, storm) = fleet::connect_devices(
@@ -135,7 +141,7 @@ pub async fn run(bench: &Bench, options: &Options, label: &str) -> anyhow::Resul
         Duration::from_secs(options.seconds),
         k * n,
     );
-    let fleet: Vec<(wearable::Wearable, fleet::Publisher)> = classes
+    let wearables: Vec<wearable::Wearable> = classes
         .iter()
         .flat_map(|c| c.trainees.iter().zip(&c.joins))
         .enumerate()
@@ -146,20 +152,18 @@ pub async fn run(bench: &Bench, options: &Options, label: &str) -> anyhow::Resul
                 .to_owned();
             wearable::Wearable::new(*trainee, subject, wearable::seed_for(9, i)).untied(i % n, n)
         })
-        .zip(publishers)
         .collect();
-    let tracker = Arc::new(Mutex::new(Tracker::default()));
+    // Each publisher comes back with the index of the device it connected.
+    let fleet: Vec<(usize, wearable::Wearable, fleet::Publisher)> = publishers
+        .into_iter()
+        .map(|(i, client)| (i, wearables[i].clone(), client))
+        .collect();
     let delivery = Arc::new(send::Delivery::default());
     let (busy, finals) = workers
-        .phase_until(send::devices(
-            schedule,
-            fleet,
-            tracker.clone(),
-            delivery.clone(),
-        ))
+        .phase_until(send::devices(schedule, fleet, delivery.clone()))
         .await?;
     let finals = finals?;
-    let sent = lock(&tracker).latencies.sent;
+    let sent = delivery.sent.load(std::sync::atomic::Ordering::Relaxed);
 
     note(&format!(
         "{shape}: ending the workouts and checking results"
