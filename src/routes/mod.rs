@@ -8,6 +8,7 @@
 //! - [`live`]: the live stream (SSE, WebSocket), tickets, leaderboard, energy ingest.
 //! - [`board`]: the whole live board, for the trainer console.
 //! - [`results`], [`feedback`], [`history`]: afterwards.
+//! - [`encoded_json`]: a JSON body encoded once, for cached responses.
 //! - [`docs`]: Swagger UI at `/docs`, its assets embedded in the binary.
 //! - [`app`]: the web app at `/` (trainees and the trainer console), embedded likewise.
 
@@ -15,6 +16,7 @@ pub mod app;
 pub mod auth;
 pub mod board;
 pub mod docs;
+pub mod encoded_json;
 pub mod feedback;
 pub mod health;
 pub mod history;

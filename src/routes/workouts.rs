@@ -5,6 +5,7 @@
 //! from PostgreSQL, which the actor has already written.
 
 use super::actors_call;
+use super::encoded_json::EncodedJson;
 use crate::accounts::validate;
 use crate::auth::{AuthUser, Trainer};
 use crate::error::ApiError;
@@ -23,11 +24,11 @@ use cultfit_actors::client::ActorClient;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sqlx::PgPool;
-use std::sync::Arc;
 use uuid::Uuid;
 
-/// The listing cache: at most a second old, so no state change is served later than that.
-pub type ListCache = moka::future::Cache<ListFilter, Arc<WorkoutPage>>;
+/// The listing cache: at most a second old, so no state change is served later than that. It
+/// holds pages encoded, so a hit is served without cloning or serialising anything.
+pub type ListCache = moka::future::Cache<ListFilter, EncodedJson<WorkoutPage>>;
 
 /// `/workouts`: these routes and those of [`super::participation`].
 pub fn routes() -> Scope {
@@ -205,7 +206,7 @@ pub async fn list_workouts(
     query: Query<ListQuery>,
     pool: Data<PgPool>,
     cache: Data<ListCache>,
-) -> Result<Json<WorkoutPage>, ApiError> {
+) -> Result<EncodedJson<WorkoutPage>, ApiError> {
     let query = query.into_inner();
     if let Some(workout_type) = &query.workout_type {
         known_type(workout_type).map_err(|m| ApiError::invalid_field("type", m))?;
@@ -218,13 +219,13 @@ pub async fn list_workouts(
         after: query.cursor.as_deref().map(Keyset::decode).transpose()?,
         limit: cursor::limit(query.limit, 20)?,
     };
-    let page = cache
+    cache
         .try_get_with(filter.clone(), async {
-            queries::list(&pool, &filter).await.map(Arc::new)
+            let page = queries::list(&pool, &filter).await?;
+            anyhow::Ok(EncodedJson::encode(&page)?)
         })
         .await
-        .map_err(ApiError::from)?;
-    Ok(Json(page.as_ref().clone()))
+        .map_err(ApiError::from)
 }
 
 /// One workout.
