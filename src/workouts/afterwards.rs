@@ -6,6 +6,7 @@ use anyhow::Context;
 use apistos::ApiComponent;
 use chrono::{DateTime, Utc};
 use cultfit_actors::db;
+use cultfit_actors::live::curve;
 use schemars::JsonSchema;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -406,15 +407,31 @@ pub async fn my_result(
     workout_id: Uuid,
     trainee_id: Uuid,
 ) -> anyhow::Result<Option<MyResult>> {
-    sqlx::query_as!(
-        MyResult,
+    let Some(row) = sqlx::query!(
         r#"SELECT rank, (SELECT count(*) FROM results WHERE workout_id = $1) AS "participants!", energy, calories,
-                  active_seconds, per_minute_rating AS per_minute, energy_curve
+                  active_seconds, per_minute_rating, energy_curve, energy_curve_packed
            FROM results WHERE workout_id = $1 AND trainee_id = $2"#,
         workout_id,
         trainee_id
     )
     .fetch_optional(pool)
     .await
-    .context("failed to read result")
+    .context("failed to read result")?
+    else {
+        return Ok(None);
+    };
+    // Results written before curves were packed keep theirs as an array.
+    let energy_curve = match &row.energy_curve_packed {
+        Some(packed) => curve::unpack(packed).context("a stored energy curve is corrupt")?,
+        None => row.energy_curve,
+    };
+    Ok(Some(MyResult {
+        rank: row.rank,
+        participants: row.participants,
+        energy: row.energy,
+        calories: row.calories,
+        active_seconds: row.active_seconds,
+        per_minute: row.per_minute_rating,
+        energy_curve,
+    }))
 }

@@ -9,7 +9,8 @@
 //! 3. Every tick, [`frame`] turns the ranking into the messages published on the live subject
 //!    (split by [`bus_contracts::v1::frames`], where the api's reassembly sits too).
 //! 4. At the end, [`summary`] replays each slot's per-second history into a
-//!    [`summary::ParticipantResult`], with calories from [`calories`].
+//!    [`summary::ParticipantResult`], with calories from [`calories`]; its per-second energy
+//!    curve is stored packed by [`curve`].
 //!
 //! Why cumulative energy plus `seq`: a wearable reports its running total, so the board only keeps
 //! the newest report per participant. Duplicates, replays and out-of-order delivery are then
@@ -22,5 +23,6 @@
 
 pub mod board;
 pub mod calories;
+pub mod curve;
 pub mod frame;
 pub mod summary;

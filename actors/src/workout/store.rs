@@ -7,6 +7,7 @@
 use super::state::{Event, Presence, Workout, WorkoutSnapshot};
 use crate::db;
 use crate::live::calories::{Body, Sex};
+use crate::live::curve;
 use crate::live::summary::ParticipantResult;
 use anyhow::{Context, anyhow};
 use bus_contracts::subjects;
@@ -401,14 +402,15 @@ async fn write_results(
         .iter()
         .map(|r| i32::try_from(r.active_seconds).unwrap_or(i32::MAX))
         .collect();
-    // Arrays of arrays cannot be UNNESTed into rows, so the curves travel as JSON.
+    // Arrays of arrays cannot be UNNESTed into rows, so the per-minute ratings travel as JSON
+    // (60 an hour); the per-second curve goes packed, as it is stored.
     let per_minute: Vec<serde_json::Value> = results
         .iter()
         .map(|r| serde_json::json!(r.per_minute_rating))
         .collect();
-    let curves: Vec<serde_json::Value> = results
+    let curves: Vec<Vec<u8>> = results
         .iter()
-        .map(|r| serde_json::json!(r.energy_curve))
+        .map(|r| curve::pack(&r.energy_curve))
         .collect();
     let bodies: Vec<serde_json::Value> = results
         .iter()
@@ -423,16 +425,16 @@ async fn write_results(
         .collect();
     sqlx::query!(
         "INSERT INTO results (workout_id, trainee_id, rank, energy, calories, active_seconds,
-                              per_minute_rating, energy_curve, body_metrics)
+                              per_minute_rating, energy_curve_packed, body_metrics)
          SELECT $1, u.trainee_id, u.rank, u.energy, u.calories, u.active_seconds,
-                ARRAY(SELECT jsonb_array_elements_text(u.per_minute)::real),
-                ARRAY(SELECT jsonb_array_elements_text(u.curve)::integer), u.body
-         FROM unnest($2::uuid[], $3::int[], $4::bigint[], $5::real[], $6::int[], $7::jsonb[], $8::jsonb[], $9::jsonb[])
+                ARRAY(SELECT jsonb_array_elements_text(u.per_minute)::real), u.curve, u.body
+         FROM unnest($2::uuid[], $3::int[], $4::bigint[], $5::real[], $6::int[], $7::jsonb[], $8::bytea[], $9::jsonb[])
               AS u(trainee_id, rank, energy, calories, active_seconds, per_minute, curve, body)
          ON CONFLICT (workout_id, trainee_id) DO UPDATE SET
              rank = EXCLUDED.rank, energy = EXCLUDED.energy, calories = EXCLUDED.calories,
              active_seconds = EXCLUDED.active_seconds, per_minute_rating = EXCLUDED.per_minute_rating,
-             energy_curve = EXCLUDED.energy_curve, body_metrics = EXCLUDED.body_metrics",
+             energy_curve = '{}', energy_curve_packed = EXCLUDED.energy_curve_packed,
+             body_metrics = EXCLUDED.body_metrics",
         workout_id,
         &users,
         &ranks,

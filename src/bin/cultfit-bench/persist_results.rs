@@ -7,6 +7,7 @@
 use anyhow::{Context, bail};
 use chrono::{TimeDelta, Utc};
 use cultfit_actors::live::calories::{Body, Method, Sex};
+use cultfit_actors::live::curve;
 use cultfit_actors::live::summary::ParticipantResult;
 use cultfit_actors::workout::state::Event;
 use cultfit_actors::workout::store;
@@ -24,7 +25,7 @@ pub struct PersistResults {
 }
 
 /// The columns both sides write; `computed_at` takes its default on both.
-const COLUMNS: &str = "workout_id, trainee_id, rank, energy, calories, active_seconds, per_minute_rating, energy_curve, body_metrics";
+const COLUMNS: &str = "workout_id, trainee_id, rank, energy, calories, active_seconds, per_minute_rating, energy_curve_packed, body_metrics";
 
 /// Bytes of COPY data sent at a time.
 const COPY_CHUNK_BYTES: usize = 1 << 20;
@@ -97,11 +98,12 @@ fn copy_row(out: &mut String, workout: Uuid, r: &ParticipantResult) -> anyhow::R
     for (i, v) in r.per_minute_rating.iter().enumerate() {
         write!(out, "{}{v}", if i == 0 { "" } else { "," })?;
     }
-    out.push_str("}\t{");
-    for (i, v) in r.energy_curve.iter().enumerate() {
-        write!(out, "{}{v}", if i == 0 { "" } else { "," })?;
+    // bytea in hex, its backslash escaped for COPY's text format.
+    out.push_str("}\t\\\\x");
+    for byte in curve::pack(&r.energy_curve) {
+        write!(out, "{byte:02x}")?;
     }
-    out.push_str("}\t");
+    out.push('\t');
     let body = serde_json::json!({
         "method": r.method, "weight_kg": r.body.weight_kg,
         "age_years": r.body.age_years, "sex": r.body.sex,
@@ -142,11 +144,11 @@ async fn copy_results(
     Ok(encoding)
 }
 
-/// Rows, total energy and curve points stored for `workout` in `table`, to check that both sides
-/// wrote the same rows.
+/// Rows, total energy and packed curve bytes stored for `workout` in `table`, to check that both
+/// sides wrote the same rows.
 async fn stored(pool: &PgPool, table: &str, workout: Uuid) -> anyhow::Result<(i64, i64, i64)> {
     let sql = format!(
-        "SELECT count(*), coalesce(sum(energy), 0)::bigint, coalesce(sum(cardinality(energy_curve)), 0)::bigint
+        "SELECT count(*), coalesce(sum(energy), 0)::bigint, coalesce(sum(length(energy_curve_packed)), 0)::bigint
          FROM {table} WHERE workout_id = $1"
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
