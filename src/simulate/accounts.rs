@@ -128,6 +128,39 @@ pub async fn sign_in_all(
     Ok((trainer, accounts.collect(), setup))
 }
 
+/// The trainer again, its access token renewed if it would not last `run` from now (setting a
+/// big class up — 50 000 sign-ups, joins and device connections — can outlast it). Refresh tokens
+/// are single use, so the new pair goes into `cache` as well.
+pub async fn trainer_lasting(
+    http: &Http,
+    name: &str,
+    trainer: Account,
+    run: Duration,
+    cache: Option<&mut TokenCache>,
+) -> anyhow::Result<Account> {
+    if good_for(&trainer.token, chrono::Utc::now().timestamp(), run) {
+        return Ok(trainer);
+    }
+    let Some(renewed) = (match &trainer.refresh_token {
+        Some(refresh_token) => http.refresh(refresh_token).await?,
+        None => None,
+    }) else {
+        return Ok(trainer);
+    };
+    if let Some(cache) = cache {
+        cache.put(
+            email(name, "trainer", 0),
+            Entry {
+                user_id: renewed.id,
+                access_token: renewed.token.clone(),
+                refresh_token: renewed.refresh_token.clone(),
+            },
+        );
+        cache.save()?;
+    }
+    Ok(renewed)
+}
+
 /// Signs one account in: its cached access token if it lasts the run and the service accepts
 /// it, else its cached refresh token, else registration or its password.
 async fn sign_in(

@@ -181,7 +181,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         &progress,
     )
     .await?;
-    let trainer_refresh = trainer.refresh_token.clone();
+    let trainer_account = trainer.clone();
     let trainer = (trainer.id, trainer.token);
     let trainee_tokens: Vec<(Uuid, String)> =
         trainees.into_iter().map(|a| (a.id, a.token)).collect();
@@ -314,14 +314,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     };
     let app_streams = followers::spawn(&follow_bases, live_urls, seen.clone());
 
-    // Setting a big class up (50 000 sign-ups, joins and device connections) can outlast the
-    // trainer's access token: renew it for the rest of the run.
-    let trainer = match &trainer_refresh {
-        Some(refresh_token) => match http.refresh(refresh_token).await? {
-            Some(renewed) => (renewed.id, renewed.token),
-            None => trainer,
-        },
-        None => trainer,
+    let trainer = {
+        let lasting =
+            accounts::trainer_lasting(&http, &args.name, trainer_account, run, cache.as_mut())
+                .await?;
+        (lasting.id, lasting.token)
     };
     http.post(
         &format!("/api/v1/workouts/{id}/start"),
