@@ -128,9 +128,10 @@ pub async fn sign_in_all(
     Ok((trainer, accounts.collect(), setup))
 }
 
-/// The trainer again, its access token renewed if it would not last `run` from now (setting a
-/// big class up — 50 000 sign-ups, joins and device connections — can outlast it). Refresh tokens
-/// are single use, so the new pair goes into `cache` as well.
+/// The trainer again, signed in anew if its access token would not last `run` from now (setting
+/// a big class up — 50 000 sign-ups, joins and device connections — can outlast it), the way
+/// [`sign_in`] treats a cached account. Refresh tokens are single use, so a new pair goes into
+/// `cache` as well.
 pub async fn trainer_lasting(
     http: &Http,
     name: &str,
@@ -138,27 +139,25 @@ pub async fn trainer_lasting(
     run: Duration,
     cache: Option<&mut TokenCache>,
 ) -> anyhow::Result<Account> {
-    if good_for(&trainer.token, chrono::Utc::now().timestamp(), run) {
-        return Ok(trainer);
-    }
-    let Some(renewed) = (match &trainer.refresh_token {
-        Some(refresh_token) => http.refresh(refresh_token).await?,
-        None => None,
-    }) else {
-        return Ok(trainer);
+    let entry = Entry {
+        user_id: trainer.id,
+        access_token: trainer.token,
+        refresh_token: trainer.refresh_token,
     };
-    if let Some(cache) = cache {
+    let signed_in = sign_in(http, Some(entry), name, "trainer", 0, run).await?;
+    let account = signed_in.account().clone();
+    if let (Some(cache), false) = (cache, matches!(signed_in, SignedIn::Cached(_))) {
         cache.put(
             email(name, "trainer", 0),
             Entry {
-                user_id: renewed.id,
-                access_token: renewed.token.clone(),
-                refresh_token: renewed.refresh_token.clone(),
+                user_id: account.id,
+                access_token: account.token.clone(),
+                refresh_token: account.refresh_token.clone(),
             },
         );
         cache.save()?;
     }
-    Ok(renewed)
+    Ok(account)
 }
 
 /// Signs one account in: its cached access token if it lasts the run and the service accepts
