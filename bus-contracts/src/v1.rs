@@ -5,6 +5,7 @@
 
 pub mod energy;
 pub mod frames;
+pub mod live_codec;
 
 use crate::ErrorCode;
 use chrono::{DateTime, Utc};

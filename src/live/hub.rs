@@ -9,8 +9,8 @@
 use super::access::EndedResult;
 use super::state::LiveState;
 use bus_contracts::subjects;
-use bus_contracts::v1::LiveMessage;
 use bus_contracts::v1::frames::{Assembler, Standings};
+use bus_contracts::v1::live_codec;
 use futures_util::StreamExt as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -156,7 +156,7 @@ impl LiveHub {
 async fn follow(mut subscriber: async_nats::Subscriber, tx: watch::Sender<LiveState>) {
     let mut assembler = Assembler::default();
     while let Some(message) = subscriber.next().await {
-        let Ok(message) = serde_json::from_slice::<LiveMessage>(&message.payload) else {
+        let Ok(message) = live_codec::decode(&message.payload) else {
             metrics::counter!(UNDECODABLE).increment(1);
             continue;
         };

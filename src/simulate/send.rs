@@ -8,7 +8,8 @@
 //!
 //! Devices deliver the way a careful wearable does: each sample goes out with a reply subject in
 //! the device's own inbox, and JetStream acknowledges it once stored. A sample not acknowledged in
-//! [`ACK_TIMEOUT`] (its server died, the stream is electing a leader) is sent again, and the
+//! [`ACK_TIMEOUT`] (its server died, the stream is electing a leader; doubling while acks stay
+//! missing) is sent again, and the
 //! samples after it wait behind it: the board keeps the highest `seq` per trainee, so a sample
 //! overtaken by a newer one would be missing from the per-second history. Sending one twice is
 //! harmless (the board counts it once). A trusted publisher fires and forgets over shared service
@@ -31,8 +32,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-/// How long a device waits for JetStream to acknowledge a sample before sending it again.
+/// How long a device first waits for JetStream to acknowledge a sample before sending it again;
+/// each further miss in a row doubles it, up to [`MAX_ACK_TIMEOUT`]. An overloaded server answers
+/// late rather than never, and resending at a fixed pace only adds duplicates to its load.
 const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+const MAX_ACK_TIMEOUT: Duration = Duration::from_secs(8);
 /// Pause after a failed attempt (no responders answer at once while a stream elects its leader).
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
 /// How long devices keep trying to deliver what is still unacknowledged after the last sample.
@@ -153,16 +157,29 @@ async fn device(
     jetstream: async_nats::jetstream::Context,
     delivery: Arc<Delivery>,
 ) -> (Uuid, f64) {
-    let mut backlog: VecDeque<bytes::Bytes> = VecDeque::new();
+    let mut backlog: VecDeque<Pending> = VecDeque::new();
+    let mut patience = ACK_TIMEOUT;
     let mut k = 0;
     while let Some((intended, ts_ms)) = schedule.at(i, k) {
         tokio::time::sleep_until(intended).await;
         let sample = wearable.next(ts_ms, schedule.period().as_secs_f64());
         delivery.sent.fetch_add(1, Ordering::Relaxed);
-        backlog.push_back(serde_json::to_vec(&sample).unwrap_or_default().into());
+        backlog.push_back(Pending {
+            payload: serde_json::to_vec(&sample).unwrap_or_default().into(),
+            sent_before: false,
+        });
         k += 1;
         let next = schedule.at(i, k).map_or(intended + DRAIN_FOR, |(at, _)| at);
-        deliver(&jetstream, &wearable.subject, &mut backlog, next, &delivery).await;
+        let (subject, until) = (wearable.subject.as_str(), next);
+        deliver(
+            &jetstream,
+            subject,
+            &mut backlog,
+            until,
+            &mut patience,
+            &delivery,
+        )
+        .await;
     }
     delivery
         .unacknowledged
@@ -206,33 +223,45 @@ pub async fn script(
     wearables.iter().map(|w| (w.user, w.energy())).collect()
 }
 
-/// Publishes the backlog in order, each with an ack, until it is empty or `until`.
+/// A sample waiting for its ack, and whether it went out before (a later send is a resend,
+/// whichever call of [`deliver`] makes it).
+struct Pending {
+    payload: bytes::Bytes,
+    sent_before: bool,
+}
+
+/// Publishes the backlog in order, each with an ack, until it is empty or `until`, waiting
+/// `patience` for each ack (doubled after a miss, reset by an ack).
 async fn deliver(
     jetstream: &async_nats::jetstream::Context,
     subject: &str,
-    backlog: &mut VecDeque<bytes::Bytes>,
+    backlog: &mut VecDeque<Pending>,
     until: Instant,
+    patience: &mut Duration,
     delivery: &Delivery,
 ) {
-    let mut first_try = true;
-    while let Some(payload) = backlog.front() {
+    while let Some(pending) = backlog.front_mut() {
+        if pending.sent_before {
+            delivery.resent.fetch_add(1, Ordering::Relaxed);
+        }
+        pending.sent_before = true;
+        let payload = pending.payload.clone();
         let attempt = async {
             jetstream
-                .publish(subject.to_owned(), payload.clone())
+                .publish(subject.to_owned(), payload)
                 .await?
                 .await
                 .map_err(async_nats::Error::from)
         };
-        if !first_try {
-            delivery.resent.fetch_add(1, Ordering::Relaxed);
-        }
-        match tokio::time::timeout(ACK_TIMEOUT, attempt).await {
+        match tokio::time::timeout(*patience, attempt).await {
             Ok(Ok(_ack)) => {
                 backlog.pop_front();
-                first_try = true;
+                *patience = ACK_TIMEOUT;
             }
-            _ => {
-                first_try = false;
+            missed => {
+                if missed.is_err() {
+                    *patience = (*patience * 2).min(MAX_ACK_TIMEOUT);
+                }
                 if Instant::now() + RETRY_PAUSE >= until {
                     return;
                 }

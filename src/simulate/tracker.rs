@@ -3,8 +3,8 @@
 
 use super::wearable::Latencies;
 use crate::live::state::LiveState;
-use bus_contracts::v1::LiveMessage;
 use bus_contracts::v1::frames::Assembler;
+use bus_contracts::v1::live_codec;
 use futures_util::StreamExt as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -48,7 +48,7 @@ pub async fn follow(mut frames: async_nats::Subscriber, tracker: Arc<Mutex<Track
     while let Some(message) = frames.next().await {
         let at = Instant::now();
         bytes += message.payload.len() as u64;
-        let Ok(message) = serde_json::from_slice::<LiveMessage>(&message.payload) else {
+        let Ok(message) = live_codec::decode(&message.payload) else {
             continue;
         };
         let before = state.frame.as_ref().map(|f| (f.epoch, f.tick));

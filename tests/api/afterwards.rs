@@ -1,8 +1,13 @@
 //! After a workout: feedback and history.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that arranges rows in its database fails loudly"
+)]
 
-use crate::helpers::{TestApp, id_of, new_workout, problem, soon, token, user_id};
+use crate::helpers::{TestApp, database_url, id_of, new_workout, problem, soon, token, user_id};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::Connection as _;
 
 /// A workout that `took_part` booked and joined and `absent` only booked, run and ended.
 async fn ended_workout(
@@ -379,4 +384,61 @@ async fn ending_a_workout_stores_a_ranking_and_each_participants_result() {
         .await
         .unwrap_or_default();
     assert_eq!(after, ranking, "ending again changes nothing");
+}
+
+#[tokio::test]
+async fn a_result_stored_before_curves_were_packed_still_shows_its_curve() {
+    let app = TestApp::spawn().await;
+    let (trainer, asha, ravi) = (
+        app.signed_up("trainer").await,
+        app.signed_up("trainee").await,
+        app.signed_up("trainee").await,
+    );
+    let id = ended_workout(&app, &trainer, &asha, &ravi).await;
+    // What a row written before migration 20261126000001 holds: the curve as an array only.
+    let mut db = sqlx::PgConnection::connect(&database_url(&app.db_name))
+        .await
+        .unwrap();
+    let rows = sqlx::query(
+        "UPDATE results SET energy_curve = '{0,4,9,9,15}', energy_curve_packed = NULL
+         WHERE workout_id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&mut db)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(rows, 1, "the one participant has a result");
+
+    let mine: Value = app
+        .get(
+            &format!("/api/v1/workouts/{id}/results/me"),
+            Some(token(&asha)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(mine["energy_curve"], json!([0, 4, 9, 9, 15]), "{mine}");
+
+    // And a packed curve, once present, is what is read.
+    sqlx::query(
+        "UPDATE results SET energy_curve = '{}', energy_curve_packed = $2
+         WHERE workout_id = $1::uuid",
+    )
+    .bind(&id)
+    .bind(cultfit_actors::live::curve::pack(&[0, 7, 7]))
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let mine: Value = app
+        .get(
+            &format!("/api/v1/workouts/{id}/results/me"),
+            Some(token(&asha)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(mine["energy_curve"], json!([0, 7, 7]), "{mine}");
 }

@@ -383,9 +383,9 @@ async fn an_owner_stalled_past_its_lease_publishes_no_stale_frame_when_it_resume
     let record = seen.clone();
     let watcher = tokio::spawn(async move {
         while let Some(message) = live.next().await {
-            let frame: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
-            if frame["type"] == "frame" {
-                let epoch = frame["epoch"].as_u64().unwrap_or(0);
+            let decoded = bus_contracts::v1::live_codec::decode(&message.payload);
+            if let Ok(bus_contracts::v1::LiveMessage::Frame(frame)) = decoded {
+                let epoch = frame.epoch;
                 record
                     .lock()
                     .unwrap()

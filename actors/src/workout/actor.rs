@@ -25,7 +25,8 @@ use crate::placement::lease::Fence;
 use actix::ActorFutureExt as _;
 use bus_contracts::subjects;
 use bus_contracts::v1::{
-    ActorKind, Booking, JoinState, Joined, LiveMessage, WorkoutCommand, WorkoutState, WorkoutStatus,
+    ActorKind, Booking, JoinState, Joined, LiveMessage, WorkoutCommand, WorkoutState,
+    WorkoutStatus, live_codec,
 };
 use chrono::DateTime;
 use chrono::Utc;
@@ -265,9 +266,7 @@ fn live_message(event: &Event, epoch: u64) -> Option<LiveMessage> {
 /// Publishes `message` on the workout's live subject, in the background (core NATS: clients that
 /// miss it catch up from the state they read when they connect).
 fn announce(env: &Env, workout_id: Uuid, message: &LiveMessage) {
-    let Ok(payload) = serde_json::to_vec(message) else {
-        return;
-    };
+    let payload = live_codec::encode(message);
     let nats = env.nats.clone();
     actix::spawn(async move {
         let subject = subjects::workout_live(workout_id);

@@ -25,7 +25,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use bus_contracts::subjects;
 use bus_contracts::v1::energy::{self, Rejection};
 use bus_contracts::v1::frames::Tick;
-use bus_contracts::v1::{LiveMessage, SampleCounts};
+use bus_contracts::v1::{SampleCounts, live_codec};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use std::collections::HashMap;
@@ -456,7 +456,7 @@ impl LiveSession {
         };
         let payloads: Vec<Vec<u8>> = frames(&self.board, &ranking, &self.names, tick)
             .into_iter()
-            .filter_map(|frame| serde_json::to_vec(&LiveMessage::Frame(frame)).ok())
+            .map(|frame| live_codec::encode_frame(&frame))
             .collect();
         metrics::tick_duration(started.elapsed());
         let (nats, subject) = (

@@ -15,7 +15,7 @@
 use anyhow::{Context, bail};
 use bus_contracts::subjects;
 use bus_contracts::v1::frames::Assembler;
-use bus_contracts::v1::{ActorKind, LiveMessage};
+use bus_contracts::v1::{ActorKind, live_codec};
 use chrono::{TimeDelta, Utc};
 use cultfit::live::state::LiveState;
 use futures_util::StreamExt as _;
@@ -248,7 +248,7 @@ async fn wait(
 async fn follow(mut live: async_nats::Subscriber, frames: Arc<Mutex<Frames>>) {
     let (mut state, mut assembler) = (LiveState::default(), Assembler::default());
     while let Some(message) = live.next().await {
-        let Ok(message) = serde_json::from_slice::<LiveMessage>(&message.payload) else {
+        let Ok(message) = live_codec::decode(&message.payload) else {
             continue;
         };
         let before = state.frame.as_ref().map(|f| (f.epoch, f.tick));

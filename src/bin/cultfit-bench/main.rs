@@ -220,6 +220,9 @@ enum Scenario {
         /// Device connections opened at once.
         #[arg(long, default_value_t = 500)]
         connect_concurrency: usize,
+        /// Another process to time in every phase, as NAME=PID (repeat: nats-server, the api).
+        #[arg(long = "watch", value_parser = parse_watched)]
+        watched: Vec<(String, u32)>,
         /// Skip the baseline (one session of `classes × trainees` wearables).
         #[arg(long)]
         no_baseline: bool,
@@ -698,6 +701,7 @@ async fn main() -> anyhow::Result<()> {
             workers,
             worker_pids,
             connect_concurrency,
+            watched,
             no_baseline,
         } => {
             if workers.len() != worker_pids.len() {
@@ -713,12 +717,13 @@ async fn main() -> anyhow::Result<()> {
                 seconds,
                 idle_seconds,
                 workers: workers.into_iter().zip(worker_pids).collect(),
+                watched,
                 connect_concurrency,
             };
             println!(
-                "| run | sessions × wearables | phase | sessions per worker | seconds | ticks | lateness p50 ms | p99 ms | max ms | mean ms | worker cores | CPU ms per session-second (per worker) |"
+                "| run | sessions × wearables | phase | sessions per worker | seconds | ticks | lateness p50 ms | p99 ms | max ms | mean ms | worker cores | CPU ms per session-second (per worker) | other processes, cores |"
             );
-            println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             let mut passed = many_classes::run(&bench, &options, &args.label).await?;
             if !no_baseline {
                 (options.classes, options.trainees) = (1, classes * trainees);
@@ -777,4 +782,15 @@ fn parse_worker(s: &str) -> Result<(String, u32), String> {
         node.to_owned(),
         pid.parse().map_err(|_| "pid must be a number")?,
     ))
+}
+
+/// `NAME=PID`, for `--watch`.
+fn parse_watched(arg: &str) -> Result<(String, u32), String> {
+    let (name, pid) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=PID, got {arg:?}"))?;
+    let pid = pid
+        .parse()
+        .map_err(|_| format!("not a process id: {pid:?}"))?;
+    Ok((name.to_owned(), pid))
 }

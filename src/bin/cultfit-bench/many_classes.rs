@@ -37,6 +37,10 @@ const IN_FLIGHT: usize = 64;
 const SESSIONS_LIVE_WITHIN: Duration = Duration::from_secs(60);
 /// Delay from scheduling the samples to the first one, so no wearable starts late.
 const LEAD: Duration = Duration::from_secs(1);
+/// Settling before the empty phase: a worker is quiet below this many cores over a window.
+const QUIET_CORES: f64 = 0.05;
+const SETTLE_WINDOW: Duration = Duration::from_secs(2);
+const SETTLE_WITHIN: Duration = Duration::from_secs(120);
 /// The lateness histogram on the workers' `/metrics` (`cultfit_actors::metrics`).
 const LATENESS: &str = cultfit_actors::metrics::TICK_LATENESS_SECONDS;
 
@@ -52,6 +56,8 @@ pub struct Options {
     pub idle_seconds: u64,
     /// Each worker's HTTP base URL (for `/metrics`), with its process id (for CPU time).
     pub workers: Vec<(String, u32)>,
+    /// Other processes whose CPU each phase reports, by name (nats-server, the api node).
+    pub watched: Vec<(String, u32)>,
     /// Device connections opened at once.
     pub connect_concurrency: usize,
 }
@@ -107,8 +113,12 @@ pub async fn run(bench: &Bench, options: &Options, label: &str) -> anyhow::Resul
         options.idle_seconds
     ));
 
-    let workers = Workers::new(bench.http.clone(), &options.workers);
+    let mut watched = options.watched.clone();
+    watched.push(("bench".to_owned(), std::process::id()));
+    let workers = Workers::new(bench.http.clone(), &options.workers, watched);
     let idle = Duration::from_secs(options.idle_seconds);
+    // The joins' tail (and the connect storm's) must not count as what an empty worker costs.
+    workers.settle().await?;
     let empty = workers.waiting(idle).await?;
 
     for_each(&classes, |class| async move {
@@ -250,13 +260,20 @@ pub async fn run(bench: &Bench, options: &Options, label: &str) -> anyhow::Resul
         let share = ms.map_or("—".to_owned(), |p| {
             format!("{:.2} ({})", all_sessions(p), per_worker(p).join(" / "))
         });
+        let others: Vec<String> = workers
+            .watched
+            .iter()
+            .zip(&phase.watched_cpu)
+            .map(|((name, _), cpu)| format!("{name} {:.2}", cpu / phase.seconds))
+            .collect();
         println!(
-            "| {label} | {shape} | {name} | {} | {:.0} s | {} | {} | {} |",
+            "| {label} | {shape} | {name} | {} | {:.0} s | {} | {} | {} | {} |",
             spread(&sessions),
             phase.seconds,
             lateness.row(),
             cores.join(" / "),
             share,
+            others.join(", "),
         );
     }
     let resent = delivery.resent.load(std::sync::atomic::Ordering::Relaxed);
@@ -401,6 +418,8 @@ struct Workers {
     http: reqwest::Client,
     urls: Vec<String>,
     pids: Vec<u32>,
+    /// Other processes timed in every phase, by name.
+    watched: Vec<(String, u32)>,
 }
 
 /// What one phase cost and how its ticks went, per worker (in `--worker` order).
@@ -408,6 +427,8 @@ struct Phase {
     seconds: f64,
     /// CPU seconds each worker spent.
     cpu: Vec<f64>,
+    /// CPU seconds each watched process spent.
+    watched_cpu: Vec<f64>,
     /// Each worker's scrape at the start and at the end.
     before: Vec<Scrape>,
     after: Vec<Scrape>,
@@ -425,7 +446,7 @@ impl Phase {
 }
 
 impl Workers {
-    fn new(http: reqwest::Client, workers: &[(String, u32)]) -> Self {
+    fn new(http: reqwest::Client, workers: &[(String, u32)], watched: Vec<(String, u32)>) -> Self {
         Self {
             http,
             urls: workers
@@ -433,6 +454,7 @@ impl Workers {
                 .map(|(u, _)| u.trim_end_matches('/').to_owned())
                 .collect(),
             pids: workers.iter().map(|(_, p)| *p).collect(),
+            watched,
         }
     }
 
@@ -454,16 +476,41 @@ impl Workers {
         Ok(scrapes)
     }
 
-    fn cpu(&self) -> anyhow::Result<Vec<f64>> {
-        let cpu = processes::cpu_seconds(&self.pids);
-        self.pids
-            .iter()
-            .map(|pid| {
-                cpu.get(pid)
-                    .copied()
-                    .with_context(|| format!("no process {pid} (--worker-pid)"))
-            })
-            .collect()
+    /// CPU seconds so far of each worker, then of each watched process.
+    fn cpu(&self) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+        let watched: Vec<u32> = self.watched.iter().map(|(_, pid)| *pid).collect();
+        let cpu = processes::cpu_seconds(&[self.pids.as_slice(), &watched].concat());
+        let of = |pids: &[u32]| -> anyhow::Result<Vec<f64>> {
+            pids.iter()
+                .map(|pid| {
+                    cpu.get(pid)
+                        .copied()
+                        .with_context(|| format!("no process {pid}"))
+                })
+                .collect()
+        };
+        Ok((of(&self.pids)?, of(&watched)?))
+    }
+
+    /// Waits (at most [`SETTLE_WITHIN`]) until every worker is quiet: under [`QUIET_CORES`] over
+    /// a [`SETTLE_WINDOW`].
+    async fn settle(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + SETTLE_WITHIN;
+        let mut last = self.cpu()?.0;
+        while Instant::now() < deadline {
+            tokio::time::sleep(SETTLE_WINDOW).await;
+            let now = self.cpu()?.0;
+            let quiet = now
+                .iter()
+                .zip(&last)
+                .all(|(a, b)| (a - b) / SETTLE_WINDOW.as_secs_f64() < QUIET_CORES);
+            if quiet {
+                return Ok(());
+            }
+            last = now;
+        }
+        note("the workers did not settle; the empty phase includes what they were still doing");
+        Ok(())
     }
 
     /// Measures `seconds` of waiting.
@@ -477,15 +524,14 @@ impl Workers {
         let output = work.await;
         let (cpu_after, seconds) = (self.cpu()?, began.elapsed().as_secs_f64());
         let after = self.scrape().await?;
-        let cpu = cpu_after
-            .iter()
-            .zip(&cpu_before)
-            .map(|(a, b)| a - b)
-            .collect();
+        let spent = |after: &[f64], before: &[f64]| -> Vec<f64> {
+            after.iter().zip(before).map(|(a, b)| a - b).collect()
+        };
         Ok((
             Phase {
                 seconds,
-                cpu,
+                cpu: spent(&cpu_after.0, &cpu_before.0),
+                watched_cpu: spent(&cpu_after.1, &cpu_before.1),
                 before,
                 after,
             },

@@ -1,8 +1,13 @@
 //! PERFORMANCE scenario 6: the live board against a Redis sorted set, on the same updates.
 
 use anyhow::{Context, bail};
+use bus_contracts::v1::frames::Tick;
+use bus_contracts::v1::{LiveMessage, SampleCounts, live_codec};
 use chrono::Utc;
+use cultfit_actors::live::board::{Applied, Board};
+use cultfit_actors::live::frame::frames;
 use hdrhistogram::Histogram;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -118,8 +123,7 @@ fn ranking_cultfit(
     users: &[Uuid],
     ticks: &[Vec<Update>],
     start_ms: i64,
-) -> anyhow::Result<RankingOutcome> {
-    use cultfit_actors::live::board::{Applied, Board};
+) -> anyhow::Result<(RankingOutcome, Board)> {
     let mut outcome = RankingOutcome::new()?;
     let mut board = Board::new(start_ms, users.iter().copied());
     for (second, updates) in ticks.iter().enumerate() {
@@ -157,7 +161,35 @@ fn ranking_cultfit(
                     .sum::<u64>(),
         );
     }
-    Ok(outcome)
+    Ok((outcome, board))
+}
+
+/// What one tick of `board` puts on the live subject for the api nodes: every part's payload,
+/// in the binary form the owner publishes and in the JSON form it replaced. Everyone is named
+/// (`Trainee` and a number: a 13-character name, about the median of the seed data's).
+fn frame_bytes(board: &Board) -> (usize, usize) {
+    let names: HashMap<Uuid, Option<String>> = (0..board.len() as u32)
+        .map(|slot| (board.user(slot), Some(format!("Trainee {slot:05}"))))
+        .collect();
+    let tick = Tick {
+        epoch: 1,
+        tick: 600,
+        at: Utc::now(),
+        samples: SampleCounts {
+            accepted: 6_000_000,
+            rejected: 12,
+        },
+    };
+    let parts = frames(board, &board.rank(), &names, tick);
+    let binary = parts
+        .iter()
+        .map(|p| live_codec::encode_frame(p).len())
+        .sum();
+    let json = parts
+        .into_iter()
+        .map(|p| serde_json::to_vec(&LiveMessage::Frame(p)).map_or(0, |j| j.len()))
+        .sum();
+    (binary, json)
 }
 
 /// Commands per Redis pipeline.
@@ -260,7 +292,7 @@ pub async fn run(
     }
     let start_ms = Utc::now().timestamp_millis();
     let (users, ticks) = ranking_updates(participants, rate, seconds, start_ms)?;
-    let ours = ranking_cultfit(&users, &ticks, start_ms)?;
+    let (ours, board) = ranking_cultfit(&users, &ticks, start_ms)?;
     let (theirs, redis_cpu) = ranking_redis(redis_url, &users, &ticks).await?;
     let label = if label.is_empty() {
         format!("{participants} participants, {rate} updates/s, {seconds} s")
@@ -288,6 +320,12 @@ pub async fn run(
         ours.total.as_secs_f64(),
         redis_cpu.map_or("unknown".to_owned(), |cpu| format!("{cpu:.3} s")),
         theirs.total.as_secs_f64(),
+    );
+    let (binary, json) = frame_bytes(&board);
+    println!(
+        "live subject per tick at {participants} participants: {binary} B binary ({:.1} B each), {json} B as JSON ({:.1} B each)",
+        binary as f64 / participants as f64,
+        json as f64 / participants as f64,
     );
     if ours.check == 0 || theirs.check == 0 {
         bail!("a side produced no views");
