@@ -25,8 +25,8 @@ const CLIENTS: &str = "cultfit_live_clients";
 pub struct EncodedEvent {
     /// Its name: `event:` in SSE, `event` in a WebSocket message.
     pub name: &'static str,
-    /// Its data as JSON.
-    pub data: serde_json::Value,
+    /// Its data, as JSON text.
+    pub data: String,
 }
 
 /// The events for one client, until the workout ends or is cancelled (or the client goes).
@@ -97,7 +97,7 @@ impl Client {
             }
             Step::Ended(at) => {
                 let result = self.ended_result().await;
-                let data = serde_json::json!({"at": at, "result": result});
+                let data = serde_json::json!({"at": at, "result": result}).to_string();
                 (
                     EncodedEvent {
                         name: "ended",

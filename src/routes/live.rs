@@ -156,9 +156,7 @@ pub async fn live_events(
 
 /// `event` as an SSE event: `event:` its name, `data:` its JSON.
 fn sse_event(event: EncodedEvent) -> sse::Event {
-    sse::Data::new(event.data.to_string())
-        .event(event.name)
-        .into()
+    sse::Data::new(event.data).event(event.name).into()
 }
 
 /// Follow a workout live (WebSocket).
@@ -210,10 +208,11 @@ async fn pump(
         tokio::select! {
             event = events.next() => {
                 let Some(event) = event else { break };
-                let message = serde_json::json!({"event": event.name, "data": event.data});
+                // `name` is one of a few fixed identifiers and `data` is JSON already.
+                let message = format!(r#"{{"event":"{}","data":{}}}"#, event.name, event.data);
                 // Awaiting the send is the back-pressure: while a slow client drains, newer
                 // states replace older ones in the watch and it skips to the newest.
-                if session.text(message.to_string()).await.is_err() {
+                if session.text(message).await.is_err() {
                     return;
                 }
             }
