@@ -94,9 +94,9 @@ pub async fn ensure(js: &jetstream::Context, layout: Layout) -> anyhow::Result<B
     })
     .await
     .context("failed to create the EVENTS stream")?;
-    // Wearables publish with core NATS (no acks to wait for); the stream captures every sample so
-    // a workout's owner can replay its session after a restart or failover. Duplicates are
-    // harmless (samples carry `seq`), so no de-duplication window is paid for.
+    // Every sample lands here (a wearable's publish is acknowledged once stored), so a workout's
+    // owner can replay its session after a restart or failover. Duplicates are harmless (samples
+    // carry `seq`), so no de-duplication window to speak of is paid for.
     js.get_or_create_stream(stream::Config {
         name: subjects::ENERGY_STREAM.to_owned(),
         subjects: vec![subjects::ENERGY_STREAM_SUBJECTS.to_owned()],
