@@ -41,6 +41,20 @@ async fn ended_workout(
     id
 }
 
+/// A trainer, Asha (who took part) and Ravi (who only booked), and the id of the workout they
+/// were in, ended.
+async fn a_trainer_and_two_trainees_after_a_workout(
+    app: &TestApp,
+) -> (Value, Value, Value, String) {
+    let (trainer, asha, ravi) = (
+        app.signed_up("trainer").await,
+        app.signed_up("trainee").await,
+        app.signed_up("trainee").await,
+    );
+    let id = ended_workout(app, &trainer, &asha, &ravi).await;
+    (trainer, asha, ravi, id)
+}
+
 async fn give(app: &TestApp, trainee: &Value, id: &str, body: Value) -> reqwest::Response {
     app.post_json(
         &format!("/api/v1/workouts/{id}/feedback"),
@@ -53,12 +67,7 @@ async fn give(app: &TestApp, trainee: &Value, id: &str, body: Value) -> reqwest:
 #[tokio::test]
 async fn a_participant_rates_an_ended_workout_and_may_change_the_rating() {
     let app = TestApp::spawn().await;
-    let (trainer, asha, ravi) = (
-        app.signed_up("trainer").await,
-        app.signed_up("trainee").await,
-        app.signed_up("trainee").await,
-    );
-    let id = ended_workout(&app, &trainer, &asha, &ravi).await;
+    let (trainer, asha, _, id) = a_trainer_and_two_trainees_after_a_workout(&app).await;
 
     let first = give(
         &app,
@@ -210,12 +219,7 @@ async fn feedback_rules() {
 #[tokio::test]
 async fn history_shows_trainees_their_workouts_and_trainers_attendance_and_rating() {
     let app = TestApp::spawn().await;
-    let (trainer, asha, ravi) = (
-        app.signed_up("trainer").await,
-        app.signed_up("trainee").await,
-        app.signed_up("trainee").await,
-    );
-    let id = ended_workout(&app, &trainer, &asha, &ravi).await;
+    let (trainer, asha, _, id) = a_trainer_and_two_trainees_after_a_workout(&app).await;
     give(&app, &asha, &id, json!({"rating": 4})).await;
     let upcoming = app
         .created_workout(
@@ -389,12 +393,7 @@ async fn ending_a_workout_stores_a_ranking_and_each_participants_result() {
 #[tokio::test]
 async fn a_result_stored_before_curves_were_packed_still_shows_its_curve() {
     let app = TestApp::spawn().await;
-    let (trainer, asha, ravi) = (
-        app.signed_up("trainer").await,
-        app.signed_up("trainee").await,
-        app.signed_up("trainee").await,
-    );
-    let id = ended_workout(&app, &trainer, &asha, &ravi).await;
+    let (_, asha, _, id) = a_trainer_and_two_trainees_after_a_workout(&app).await;
     // What a row written before migration 20261126000001 holds: the curve as an array only.
     let mut db = sqlx::PgConnection::connect(&database_url(&app.db_name))
         .await
@@ -410,16 +409,7 @@ async fn a_result_stored_before_curves_were_packed_still_shows_its_curve() {
     .rows_affected();
     assert_eq!(rows, 1, "the one participant has a result");
 
-    let mine: Value = app
-        .get(
-            &format!("/api/v1/workouts/{id}/results/me"),
-            Some(token(&asha)),
-        )
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
-    assert_eq!(mine["energy_curve"], json!([0, 4, 9, 9, 15]), "{mine}");
+    assert_eq!(my_curve(&app, &id, &asha).await, json!([0, 4, 9, 9, 15]));
 
     // And a packed curve, once present, is what is read.
     sqlx::query(
@@ -431,14 +421,19 @@ async fn a_result_stored_before_curves_were_packed_still_shows_its_curve() {
     .execute(&mut db)
     .await
     .unwrap();
+    assert_eq!(my_curve(&app, &id, &asha).await, json!([0, 7, 7]));
+}
+
+/// The per-second energy curve of `trainee`'s result, as `GET .../results/me` shows it.
+async fn my_curve(app: &TestApp, id: &str, trainee: &Value) -> Value {
     let mine: Value = app
         .get(
             &format!("/api/v1/workouts/{id}/results/me"),
-            Some(token(&asha)),
+            Some(token(trainee)),
         )
         .await
         .json()
         .await
         .unwrap_or_default();
-    assert_eq!(mine["energy_curve"], json!([0, 7, 7]), "{mine}");
+    mine["energy_curve"].clone()
 }
