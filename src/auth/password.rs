@@ -205,8 +205,16 @@ mod tests {
         assert!(!verify_blocking("correct horsf", &theirs));
         // Made here: argon2 itself verifies it.
         let ours = hash_blocking("correct horse")?;
-        assert!(argon2().verify_password(b"correct horse", ours.as_str()).is_ok());
-        assert!(argon2().verify_password(b"correct horsf", ours.as_str()).is_err());
+        assert!(
+            argon2()
+                .verify_password(b"correct horse", ours.as_str())
+                .is_ok()
+        );
+        assert!(
+            argon2()
+                .verify_password(b"correct horsf", ours.as_str())
+                .is_err()
+        );
         // Two hashes of one password differ (a fresh salt each).
         assert_ne!(ours, hash_blocking("correct horse")?);
         Ok(())
