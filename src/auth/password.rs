@@ -7,7 +7,7 @@
 //! blocking thread happens to be free grew an api node to 1.3 GB after 10 000 logins. And each
 //! thread hashes in one working memory of its own, allocated once ([`MEMORY`]): allocating it per
 //! hash raised glibc's mmap threshold to 19 MiB, after which freed memory stayed in the allocator
-//! (an api node held 393 MiB after 10 000 sign-ups with 46 MB live; 29 MiB with the threshold
+//! (an api node held 393 MiB after 10 000 sign-ups with 46 MB live; 28 MiB with the threshold
 //! pinned, but every hash then page-faulted 19 MiB afresh and sign-ups took 1.7 × as long).
 
 use anyhow::Context;

@@ -8,9 +8,8 @@
 //!
 //! Devices deliver the way a careful wearable does: each sample goes out with a reply subject in
 //! the device's own inbox, and JetStream acknowledges it once stored. A sample not acknowledged in
-//! [`ACK_TIMEOUT`] (its server died, the stream is electing a leader; doubling while acks stay
-//! missing) is sent again, and the
-//! samples after it wait behind it: the board keeps the highest `seq` per trainee, so a sample
+//! [`ACK_TIMEOUT`] (its server died, the stream is electing a leader; the wait doubles while acks
+//! stay missing) is sent again, and the samples after it wait behind it: the board keeps the highest `seq` per trainee, so a sample
 //! overtaken by a newer one would be missing from the per-second history. Sending one twice is
 //! harmless (the board counts it once). A trusted publisher fires and forgets over shared service
 //! connections instead: the ingest-ceiling benchmark, not a wearable.
@@ -157,33 +156,25 @@ async fn device(
     jetstream: async_nats::jetstream::Context,
     delivery: Arc<Delivery>,
 ) -> (Uuid, f64) {
-    let mut backlog: VecDeque<Pending> = VecDeque::new();
-    let mut patience = ACK_TIMEOUT;
+    let mut unacked = Unacked::default();
     let mut k = 0;
     while let Some((intended, ts_ms)) = schedule.at(i, k) {
         tokio::time::sleep_until(intended).await;
         let sample = wearable.next(ts_ms, schedule.period().as_secs_f64());
         delivery.sent.fetch_add(1, Ordering::Relaxed);
-        backlog.push_back(Pending {
+        unacked.backlog.push_back(Pending {
             payload: serde_json::to_vec(&sample).unwrap_or_default().into(),
             sent_before: false,
         });
         k += 1;
         let next = schedule.at(i, k).map_or(intended + DRAIN_FOR, |(at, _)| at);
-        let (subject, until) = (wearable.subject.as_str(), next);
-        deliver(
-            &jetstream,
-            subject,
-            &mut backlog,
-            until,
-            &mut patience,
-            &delivery,
-        )
-        .await;
+        unacked
+            .deliver(&jetstream, &wearable.subject, next, &delivery)
+            .await;
     }
     delivery
         .unacknowledged
-        .fetch_add(backlog.len() as u64, Ordering::Relaxed);
+        .fetch_add(unacked.backlog.len() as u64, Ordering::Relaxed);
     (wearable.user, wearable.energy())
 }
 
@@ -224,48 +215,64 @@ pub async fn script(
 }
 
 /// A sample waiting for its ack, and whether it went out before (a later send is a resend,
-/// whichever call of [`deliver`] makes it).
+/// whichever call of [`Unacked::deliver`] makes it).
 struct Pending {
     payload: bytes::Bytes,
     sent_before: bool,
 }
 
-/// Publishes the backlog in order, each with an ack, until it is empty or `until`, waiting
-/// `patience` for each ack (doubled after a miss, reset by an ack).
-async fn deliver(
-    jetstream: &async_nats::jetstream::Context,
-    subject: &str,
-    backlog: &mut VecDeque<Pending>,
-    until: Instant,
-    patience: &mut Duration,
-    delivery: &Delivery,
-) {
-    while let Some(pending) = backlog.front_mut() {
-        if pending.sent_before {
-            delivery.resent.fetch_add(1, Ordering::Relaxed);
+/// What one device has not had acknowledged yet, oldest first, and how long it waits for the
+/// next ack (doubled after a miss, reset by an ack).
+struct Unacked {
+    backlog: VecDeque<Pending>,
+    patience: Duration,
+}
+
+impl Default for Unacked {
+    fn default() -> Self {
+        Self {
+            backlog: VecDeque::new(),
+            patience: ACK_TIMEOUT,
         }
-        pending.sent_before = true;
-        let payload = pending.payload.clone();
-        let attempt = async {
-            jetstream
-                .publish(subject.to_owned(), payload)
-                .await?
-                .await
-                .map_err(async_nats::Error::from)
-        };
-        match tokio::time::timeout(*patience, attempt).await {
-            Ok(Ok(_ack)) => {
-                backlog.pop_front();
-                *patience = ACK_TIMEOUT;
+    }
+}
+
+impl Unacked {
+    /// Publishes the backlog in order, each with an ack, until it is empty or `until`.
+    async fn deliver(
+        &mut self,
+        jetstream: &async_nats::jetstream::Context,
+        subject: &str,
+        until: Instant,
+        delivery: &Delivery,
+    ) {
+        while let Some(pending) = self.backlog.front_mut() {
+            if pending.sent_before {
+                delivery.resent.fetch_add(1, Ordering::Relaxed);
             }
-            missed => {
-                if missed.is_err() {
-                    *patience = (*patience * 2).min(MAX_ACK_TIMEOUT);
+            pending.sent_before = true;
+            let payload = pending.payload.clone();
+            let attempt = async {
+                jetstream
+                    .publish(subject.to_owned(), payload)
+                    .await?
+                    .await
+                    .map_err(async_nats::Error::from)
+            };
+            match tokio::time::timeout(self.patience, attempt).await {
+                Ok(Ok(_ack)) => {
+                    self.backlog.pop_front();
+                    self.patience = ACK_TIMEOUT;
                 }
-                if Instant::now() + RETRY_PAUSE >= until {
-                    return;
+                missed => {
+                    if missed.is_err() {
+                        self.patience = (self.patience * 2).min(MAX_ACK_TIMEOUT);
+                    }
+                    if Instant::now() + RETRY_PAUSE >= until {
+                        return;
+                    }
+                    tokio::time::sleep(RETRY_PAUSE).await;
                 }
-                tokio::time::sleep(RETRY_PAUSE).await;
             }
         }
     }
