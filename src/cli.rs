@@ -124,6 +124,11 @@ pub struct ServeArgs {
     /// three-server cluster (every node must agree; the first to start creates them).
     #[arg(long, env = "CULTFIT_NATS_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
     pub nats_replicas: u8,
+    /// Replicas of the ENERGY stream alone (default: `--nats-replicas`). 1 on a cluster trades
+    /// the samples' survival of a server loss for a third of the storage work per sample: each
+    /// server then only routes samples to the stream's one leader.
+    #[arg(long, env = "CULTFIT_ENERGY_REPLICAS", value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub energy_replicas: Option<u8>,
     /// Register, login and refresh requests per client address: `<count>/<s|m|h>`, a burst of
     /// `count` refilled evenly over the period.
     #[arg(long, env = "CULTFIT_LIMIT_AUTH_PER_ADDRESS", default_value = "300/s")]
@@ -217,6 +222,7 @@ impl ServeArgs {
                 .then(|| std::time::Duration::from_secs(self.snapshot_secs)),
             energy_retention: std::time::Duration::from_secs(self.energy_retention_hours * 3600),
             nats_replicas: usize::from(self.nats_replicas),
+            energy_replicas: usize::from(self.energy_replicas.unwrap_or(self.nats_replicas)),
             limits: LimitsConfig {
                 auth_per_address: self.limit_auth_per_address,
                 live_per_address: self.limit_live_per_address,

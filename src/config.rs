@@ -42,6 +42,8 @@ pub struct ServeConfig {
     pub energy_retention: std::time::Duration,
     /// Replicas of the streams and KV buckets this node creates.
     pub nats_replicas: usize,
+    /// Replicas of the ENERGY stream.
+    pub energy_replicas: usize,
     /// Rate limits on the public HTTP edges.
     pub limits: crate::limits::LimitsConfig,
 }

@@ -85,6 +85,7 @@ impl Application {
                 lease_ttl: config.lease_ttl,
                 energy_retention: config.energy_retention,
                 replicas: config.nats_replicas,
+                energy_replicas: config.energy_replicas,
             },
         )
         .await?;

@@ -37,6 +37,8 @@ pub struct Layout {
     pub energy_retention: Duration,
     /// Replicas of every stream and bucket (1 on one server, 3 on a three-server cluster).
     pub replicas: usize,
+    /// Replicas of the `ENERGY` stream (usually `replicas`; 1 keeps samples on one server).
+    pub energy_replicas: usize,
 }
 
 /// Create (or open) the streams and buckets.
@@ -45,6 +47,7 @@ pub async fn ensure(js: &jetstream::Context, layout: Layout) -> anyhow::Result<B
         lease_ttl,
         energy_retention,
         replicas,
+        energy_replicas,
     } = layout;
     let nodes = bucket(
         js,
@@ -102,7 +105,7 @@ pub async fn ensure(js: &jetstream::Context, layout: Layout) -> anyhow::Result<B
         subjects: vec![subjects::ENERGY_STREAM_SUBJECTS.to_owned()],
         max_age: energy_retention,
         duplicate_window: Duration::from_secs(1),
-        num_replicas: replicas,
+        num_replicas: energy_replicas,
         ..Default::default()
     })
     .await

@@ -611,3 +611,31 @@ async fn serve_refuses_a_bus_it_cannot_authenticate_to_or_that_is_open() {
         "{output}"
     );
 }
+
+/// On a three-server cluster every stream and bucket is replicated three times, except the
+/// `ENERGY` stream when `--energy-replicas 1` asks for samples on one server (the trade made for
+/// the largest classes: a third of the storage work, samples lost with their server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_energy_stream_alone_can_have_fewer_replicas_than_the_rest_of_the_bus() {
+    let app = TestApp::spawn_on(
+        NatsBus::start_cluster(),
+        crate::helpers::Options {
+            args: &["--energy-replicas", "1"],
+            ..Default::default()
+        },
+    )
+    .await;
+    let js = async_nats::jetstream::new(app.nats.service_client().await);
+    let replicas = |name: &'static str| {
+        let js = js.clone();
+        async move {
+            let mut stream = js.get_stream(name).await.expect("the stream");
+            stream.info().await.expect("stream info").config.num_replicas
+        }
+    };
+    assert_eq!(replicas("ENERGY").await, 1);
+    assert_eq!(replicas("EVENTS").await, 3);
+    for bucket in ["KV_nodes", "KV_owners", "KV_snapshots"] {
+        assert_eq!(replicas(bucket).await, 3, "{bucket}");
+    }
+}

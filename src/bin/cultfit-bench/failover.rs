@@ -28,9 +28,13 @@ use uuid::Uuid;
 /// Acknowledgements awaited at once while pre-filling the stream.
 const WINDOW: usize = 4096;
 
-/// Frames as they arrived: when, from which owner epoch, with how many samples accepted.
+/// Frames as they arrived: when, from which owner epoch, with how many samples accepted; and the
+/// newest frame's count of rejected samples (none are expected: a rejection means a bad bench).
 #[derive(Default)]
-struct Frames(Vec<(Instant, u64, u64)>);
+struct Frames {
+    arrived: Vec<(Instant, u64, u64)>,
+    rejected: u64,
+}
 
 impl Frames {
     /// When the first frame of an epoch after `epoch` arrived, and when the first one of those
@@ -42,7 +46,7 @@ impl Frames {
         accepted: u64,
     ) -> (Option<Duration>, Option<Duration>) {
         let newer = self
-            .0
+            .arrived
             .iter()
             .filter(|(at, e, _)| *e > epoch && *at >= since);
         let first = newer.clone().next().map(|(at, ..)| *at - since);
@@ -54,7 +58,9 @@ impl Frames {
     }
 
     fn newest(&self) -> Option<(u64, u64)> {
-        self.0.last().map(|&(_, epoch, accepted)| (epoch, accepted))
+        self.arrived
+            .last()
+            .map(|&(_, epoch, accepted)| (epoch, accepted))
     }
 }
 
@@ -229,16 +235,30 @@ fn lock(frames: &Mutex<Frames>) -> std::sync::MutexGuard<'_, Frames> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Polls until `done` holds (returning when), or `limit` passes.
+/// Polls until `done` holds (returning when), or `limit` passes, or a frame counts a rejected
+/// sample (every sample here is valid, so that one could never be shown). Says every 30 s how far
+/// the frames are.
 async fn wait(
     frames: &Mutex<Frames>,
     limit: Duration,
     done: impl Fn(&Frames) -> bool,
 ) -> anyhow::Result<Instant> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done(&lock(frames)) {
-            return Ok(Instant::now());
+    let started = Instant::now();
+    let mut said = started;
+    while started.elapsed() < limit {
+        {
+            let frames = lock(frames);
+            if done(&frames) {
+                return Ok(Instant::now());
+            }
+            if frames.rejected > 0 {
+                bail!("the owner rejected {} samples", frames.rejected);
+            }
+            if said.elapsed() >= Duration::from_secs(30) {
+                said = Instant::now();
+                let (epoch, accepted) = frames.newest().unwrap_or_default();
+                eprintln!("[failover] frames show {accepted} samples (epoch {epoch})");
+            }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -256,9 +276,11 @@ async fn follow(mut live: async_nats::Subscriber, frames: Arc<Mutex<Frames>>) {
         if let Some(frame) = &state.frame
             && before != Some((frame.epoch, frame.tick))
         {
-            lock(&frames)
-                .0
+            let mut frames = lock(&frames);
+            frames
+                .arrived
                 .push((Instant::now(), frame.epoch, frame.samples.accepted));
+            frames.rejected = frame.samples.rejected;
         }
     }
 }
@@ -352,24 +374,30 @@ async fn prefill(
         .map(|&t| subjects::workout_energy(workout, t))
         .collect();
     let total = trainees.len() as u64 * seconds;
-    let samples = (0..seconds).flat_map(|s| (0..trainees.len()).map(move |i| (s, i)));
+    // Sent one by one, so each trainee's samples reach the stream in order (a later `seq` stored
+    // first would make the earlier one stale, as it would for a real wearable); only the
+    // acknowledgements are awaited together.
+    let mut acks = futures_util::stream::FuturesUnordered::new();
     let mut stored = 0u64;
-    let mut acks = futures_util::stream::iter(samples)
-        .map(|(s, i)| {
+    for s in 0..seconds {
+        for (i, subject) in subjects.iter().enumerate() {
             let payload = sample(i, s, started_at_ms);
-            let (js, subject) = (js.clone(), subjects[i].clone());
-            async move {
-                let ack = js.publish(subject, payload.into()).await?;
-                ack.await.map(drop).map_err(anyhow::Error::from)
+            let ack = js.publish(subject.clone(), payload.into()).await?;
+            acks.push(std::future::IntoFuture::into_future(ack));
+            while acks.len() >= WINDOW {
+                acks.next()
+                    .await
+                    .transpose()
+                    .context("a sample was not stored")?;
+                stored += 1;
+                if stored.is_multiple_of((total / 20).max(1)) {
+                    eprintln!("[failover] stored {stored} of {total}");
+                }
             }
-        })
-        .buffer_unordered(WINDOW);
+        }
+    }
     while let Some(ack) = acks.next().await {
         ack.context("a sample was not stored")?;
-        stored += 1;
-        if stored.is_multiple_of((total / 20).max(1)) {
-            eprintln!("[failover] stored {stored} of {total}");
-        }
     }
     Ok(())
 }
