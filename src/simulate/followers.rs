@@ -1,12 +1,15 @@
-//! Apps following the session: trainees' live streams over SSE, as a phone would open them (the
-//! `live_url` from `join`, ticket included), recording how late each frame arrives.
+//! Apps following the session: trainees' live streams as a phone would open them, over SSE (the
+//! `live_url` from `join`, ticket included) or over WebSocket (its `ws_url`), recording how late
+//! each frame arrives.
 //!
 //! Followers are spread over the api nodes given (`--follow-api-url`). A stream that breaks
 //! before the workout ends is opened again, the way `EventSource` behind a load balancer does it:
-//! after the server's `retry:` delay, with the same URL (the ticket is valid on every node), on
-//! the next node. The time from the break to the next frame is what a user sees of a dead node.
+//! after the server's `retry:` delay (a WebSocket app waits as long as a browser's default), with
+//! the same URL (the ticket is valid on every node), on the next node. The time from the break to
+//! the next frame is what a user sees of a dead node.
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
 use hdrhistogram::Histogram;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -25,6 +28,8 @@ pub struct Seen {
     pub lag: Histogram<u64>,
     /// Frames received, over all followers.
     pub frames: u64,
+    /// Of those, frames received over WebSocket.
+    pub websocket_frames: u64,
     /// Followers whose stream failed for good (gave up reconnecting) or never opened.
     pub failed: u64,
     /// Streams that broke and were opened again, then received a frame.
@@ -39,6 +44,7 @@ impl Default for Seen {
         Self {
             lag: histogram(),
             frames: 0,
+            websocket_frames: 0,
             failed: 0,
             reconnected: 0,
             recovery: histogram(),
@@ -46,23 +52,33 @@ impl Default for Seen {
     }
 }
 
-/// Opens one SSE stream per `live_url` (follower `i` on `bases[i % bases.len()]`) and follows it
-/// until the workout ends or the task is aborted.
+/// How an app follows the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Server-sent events on `live_url`.
+    Sse,
+    /// A WebSocket on `ws_url`: the same events, each a text message `{"event", "data"}`.
+    WebSocket,
+}
+
+/// Opens one stream per (transport, path with its ticket) (follower `i` on
+/// `bases[i % bases.len()]`) and follows it until the workout ends or the task is aborted.
 pub fn spawn(
     bases: &[String],
-    live_urls: Vec<String>,
+    streams: Vec<(Transport, String)>,
     seen: Arc<Mutex<Seen>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let client = reqwest::Client::new();
     let bases: Arc<[String]> = bases.into();
-    live_urls
+    streams
         .into_iter()
         .enumerate()
-        .map(|(i, path)| {
+        .map(|(i, (transport, path))| {
             let follower = Follower {
                 client: client.clone(),
                 bases: bases.clone(),
                 node: i,
+                transport,
                 path,
                 retry: DEFAULT_RETRY,
                 broken_at: None,
@@ -83,6 +99,7 @@ struct Follower {
     bases: Arc<[String]>,
     /// Index (modulo the nodes) of the api node to open the stream on next.
     node: usize,
+    transport: Transport,
     /// The stream's path and ticket.
     path: String,
     /// The server's reconnection delay.
@@ -123,8 +140,21 @@ impl Follower {
 
     /// Opens the stream on the current node and reads it until it ends or breaks.
     async fn stream_once(&mut self, seen: &Mutex<Seen>) -> Finish {
-        let url = format!("{}{}", self.bases[self.node % self.bases.len()], self.path);
-        let response = self.client.get(&url).send().await;
+        let base = &self.bases[self.node % self.bases.len()];
+        match self.transport {
+            Transport::Sse => {
+                let url = format!("{base}{}", self.path);
+                self.sse_once(&url, seen).await
+            }
+            Transport::WebSocket => {
+                let url = format!("{}{}", websocket_base(base), self.path);
+                self.websocket_once(&url, seen).await
+            }
+        }
+    }
+
+    async fn sse_once(&mut self, url: &str, seen: &Mutex<Seen>) -> Finish {
+        let response = self.client.get(url).send().await;
         let Ok(mut response) = response.and_then(reqwest::Response::error_for_status) else {
             return Finish::Broken { opened: false };
         };
@@ -144,10 +174,31 @@ impl Follower {
         Finish::Broken { opened: true }
     }
 
+    async fn websocket_once(&mut self, url: &str, seen: &Mutex<Seen>) -> Finish {
+        let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url).await else {
+            return Finish::Broken { opened: false };
+        };
+        // Reading also answers the server's pings.
+        while let Some(Ok(message)) = socket.next().await {
+            let tokio_tungstenite::tungstenite::Message::Text(text) = message else {
+                continue;
+            };
+            match parse_message(&text) {
+                Block::Frame(at) => self.saw_frame(at, seen),
+                Block::Ended => return Finish::Ended,
+                Block::Retry(_) | Block::Other => {}
+            }
+        }
+        Finish::Broken { opened: true }
+    }
+
     fn saw_frame(&mut self, at: DateTime<Utc>, seen: &Mutex<Seen>) {
         let lag = (Utc::now() - at).num_milliseconds().max(0);
         let mut s = lock(seen);
         s.frames += 1;
+        if self.transport == Transport::WebSocket {
+            s.websocket_frames += 1;
+        }
         let _ = s.lag.record(u64::try_from(lag).unwrap_or(0));
         if let Some(broken_at) = self.broken_at.take() {
             s.reconnected += 1;
@@ -171,6 +222,7 @@ enum Block {
     Other,
 }
 
+/// An SSE block: `event:` and `data:` lines, or a `retry:` line.
 fn parse(block: &str) -> Block {
     let field = |name: &str| {
         block
@@ -179,15 +231,41 @@ fn parse(block: &str) -> Block {
             .map(str::trim_start)
     };
     match field("event") {
-        Some("ended" | "cancelled") => Block::Ended,
-        Some("frame") => field("data")
-            .and_then(|data| serde_json::from_str::<Value>(data).ok())
-            .and_then(|data| data["at"].as_str()?.parse().ok())
-            .map_or(Block::Other, Block::Frame),
-        Some(_) => Block::Other,
+        Some(event) => meaning(event, || {
+            field("data").and_then(|data| serde_json::from_str(data).ok())
+        }),
         None => field("retry")
             .and_then(|ms| ms.parse().ok())
             .map_or(Block::Other, |ms| Block::Retry(Duration::from_millis(ms))),
+    }
+}
+
+/// A WebSocket text message: `{"event": name, "data": {...}}`.
+fn parse_message(text: &str) -> Block {
+    let Ok(mut message) = serde_json::from_str::<Value>(text) else {
+        return Block::Other;
+    };
+    let data = message["data"].take();
+    meaning(message["event"].as_str().unwrap_or_default(), || Some(data))
+}
+
+/// What an event means to a follower; `data` is read only for frames.
+fn meaning(event: &str, data: impl FnOnce() -> Option<Value>) -> Block {
+    match event {
+        "ended" | "cancelled" => Block::Ended,
+        "frame" => data()
+            .and_then(|data| data["at"].as_str()?.parse().ok())
+            .map_or(Block::Other, Block::Frame),
+        _ => Block::Other,
+    }
+}
+
+/// `http://host` → `ws://host`, `https://host` → `wss://host`.
+fn websocket_base(base: &str) -> String {
+    match base.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some((_, rest)) => format!("ws://{rest}"),
+        None => format!("ws://{base}"),
     }
 }
 
@@ -218,5 +296,35 @@ mod tests {
         assert_eq!(parse("event: ended\ndata: {}\n\n"), Block::Ended);
         assert_eq!(parse("event: cancelled\ndata: {}\n\n"), Block::Ended);
         assert_eq!(parse(": keep-alive\n\n"), Block::Other);
+    }
+
+    #[test]
+    fn websocket_messages_mean_what_the_same_sse_events_mean() {
+        assert_eq!(
+            parse_message(r#"{"event":"frame","data":{"at":"2030-01-01T10:00:00Z","tick":3}}"#),
+            Block::Frame("2030-01-01T10:00:00Z".parse().unwrap_or_default())
+        );
+        assert_eq!(
+            parse_message(r#"{"event":"started","data":{"at":"2030-01-01T10:00:00Z"}}"#),
+            Block::Other
+        );
+        assert_eq!(
+            parse_message(r#"{"event":"ended","data":{}}"#),
+            Block::Ended
+        );
+        assert_eq!(
+            parse_message(r#"{"event":"cancelled","data":{}}"#),
+            Block::Ended
+        );
+        assert_eq!(parse_message("not json"), Block::Other);
+    }
+
+    #[test]
+    fn websocket_urls_keep_the_host_and_the_security_of_the_api_url() {
+        assert_eq!(
+            websocket_base("http://127.0.0.1:8080"),
+            "ws://127.0.0.1:8080"
+        );
+        assert_eq!(websocket_base("https://api.example"), "wss://api.example");
     }
 }

@@ -16,7 +16,8 @@
 //! 5. Meanwhile it follows the workout's live frames on the bus (as the service: it needs the
 //!    bus secrets file) and records, for every sample, the time from its intended send to the
 //!    first frame reflecting it; with `--followers K`, K trainees also follow the session over
-//!    SSE as their apps would, and their frames' lateness is recorded.
+//!    SSE or WebSocket (`--websocket-followers`) as their apps would, and their frames' lateness
+//!    is recorded.
 //! 6. It stops sending, waits until the frames show every sample, ends the workout and checks
 //!    each trainee's stored result against the last energy their wearable sent.
 //!
@@ -111,9 +112,13 @@ pub struct SimulateArgs {
     /// Neither read nor write cached tokens: sign every account in with its password.
     #[arg(long, conflicts_with = "token_cache")]
     pub no_token_cache: bool,
-    /// Trainees who also follow the session over SSE (their `live_url`), as apps would.
+    /// Trainees who also follow the session, as apps would: over SSE (their `live_url`), or
+    /// over WebSocket for the first `--websocket-followers` of them (their `ws_url`).
     #[arg(long, default_value_t = 0)]
     pub followers: u32,
+    /// How many of the `--followers` use a WebSocket instead of SSE.
+    #[arg(long, default_value_t = 0)]
+    pub websocket_followers: u32,
     /// Base URLs of the api nodes the followers spread over (repeat the option; by default
     /// `--api-url`). A follower whose node goes away reopens its stream on the next one.
     #[arg(long = "follow-api-url")]
@@ -302,17 +307,25 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     let tracker = Arc::new(Mutex::new(Tracker::default()));
     let following = tokio::spawn(follow(frames, tracker.clone()));
     let seen = Arc::new(Mutex::new(followers::Seen::default()));
-    let live_urls: Vec<String> = joins
+    let streams: Vec<(followers::Transport, String)> = joins
         .iter()
         .take(args.followers as usize)
-        .filter_map(|j| j["live_url"].as_str().map(str::to_owned))
+        .enumerate()
+        .filter_map(|(i, j)| {
+            let (transport, url) = if i < args.websocket_followers as usize {
+                (followers::Transport::WebSocket, &j["ws_url"])
+            } else {
+                (followers::Transport::Sse, &j["live_url"])
+            };
+            Some((transport, url.as_str()?.to_owned()))
+        })
         .collect();
     let follow_bases = if args.follow_api_urls.is_empty() {
         vec![http.base.clone()]
     } else {
         args.follow_api_urls.clone()
     };
-    let app_streams = followers::spawn(&follow_bases, live_urls, seen.clone());
+    let app_streams = followers::spawn(&follow_bases, streams, seen.clone());
 
     let trainer = {
         let lasting =
@@ -517,7 +530,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "live_bytes_per_tick": t.live_bytes_per_tick(),
         // The longest time without a frame while the session was followed.
         "longest_frame_gap_ms": t.longest_gap.as_millis() as u64,
-        "app_streams": app_report(args.followers, &seen),
+        "app_streams": app_report(args.followers, args.websocket_followers.min(args.followers), &seen),
         "publisher": publisher_label(&args),
         "connect": storm.as_ref().map(fleet::Storm::report),
         "wearable_processes": outcomes.iter().map(shards::parent::Outcome::report).collect::<Vec<_>>(),
@@ -584,9 +597,9 @@ fn publisher_label(args: &SimulateArgs) -> String {
     }
 }
 
-/// What the SSE followers saw: frames received and how late (from ranking to arrival), and
-/// how soon broken streams got a frame again.
-fn app_report(followers: u32, seen: &Mutex<followers::Seen>) -> Value {
+/// What the followers saw: frames received and how late (from ranking to arrival), and how soon
+/// broken streams got a frame again.
+fn app_report(followers: u32, over_websocket: u32, seen: &Mutex<followers::Seen>) -> Value {
     let s = seen
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -596,8 +609,10 @@ fn app_report(followers: u32, seen: &Mutex<followers::Seen>) -> Value {
     };
     json!({
         "followers": followers,
+        "websocket_followers": over_websocket,
         "failed": s.failed,
         "frames_received": s.frames,
+        "frames_received_over_websocket": s.websocket_frames,
         "frame_lag_ms": quantiles(&s.lag),
         "reconnected": s.reconnected,
         "recovery_ms": quantiles(&s.recovery),

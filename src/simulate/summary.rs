@@ -136,8 +136,9 @@ fn rows(r: &Value) -> Vec<(&'static str, String)> {
             "none (--followers 0)".to_owned()
         } else {
             format!(
-                "{} followers: {} frames, {} failed, lag p99 {} ms, {} reconnected",
+                "{} followers ({} over WebSocket): {} frames, {} failed, lag p99 {} ms, {} reconnected",
                 n(&apps["followers"]),
+                n(&apps["websocket_followers"]),
                 n(&apps["frames_received"]),
                 n(&apps["failed"]),
                 ms(&apps["frame_lag_ms"]["p99"]),
@@ -237,7 +238,7 @@ mod tests {
             "latency_ms": {"p50": 12.345, "p99": 40.1, "p99_9": 45.0, "max": 150.25},
             "unreflected": 0, "results_missing_energy": 0, "ticks": 17,
             "longest_frame_gap_ms": 210, "live_bytes_per_tick": 1234,
-            "app_streams": {"followers": 3, "failed": 0, "frames_received": 45,
+            "app_streams": {"followers": 3, "websocket_followers": 1, "failed": 0, "frames_received": 45,
                             "frame_lag_ms": {"p50": 3, "p99": 12, "p99_9": 12, "max": 12},
                             "reconnected": 0, "recovery_ms": {"p50": 0, "p99": 0}},
             "publisher": "devices: one connection per wearable, each with its device token",
@@ -266,7 +267,7 @@ mod tests {
             "  longest frame gap       210 ms (17 ticks)",
             "  live subject            1234 bytes per tick to every api node following",
             "  connect storm           6 admitted in 0.05 s (115/s), 0 refused, latency p50 7.5 ms, p99 12.0 ms",
-            "  app streams             3 followers: 45 frames, 0 failed, lag p99 12 ms, 0 reconnected",
+            "  app streams             3 followers (1 over WebSocket): 45 frames, 0 failed, lag p99 12 ms, 0 reconnected",
             "  service                 2 service processes: 145 MiB RSS (peak 160 MiB), 0.42 cores while sending",
             "  simulator               35 MiB RSS (peak 40 MiB), 0.05 cores while sending",
         ]

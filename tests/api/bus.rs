@@ -630,7 +630,12 @@ async fn the_energy_stream_alone_can_have_fewer_replicas_than_the_rest_of_the_bu
         let js = js.clone();
         async move {
             let mut stream = js.get_stream(name).await.expect("the stream");
-            stream.info().await.expect("stream info").config.num_replicas
+            stream
+                .info()
+                .await
+                .expect("stream info")
+                .config
+                .num_replicas
         }
     };
     assert_eq!(replicas("ENERGY").await, 1);

@@ -1042,7 +1042,8 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
                 "5",
             ])
             .args(["--duration-secs", "3", "--name", name])
-            .args(["--followers", "3", "--seed", "7", "--results-digest"])
+            .args(["--followers", "3", "--websocket-followers", "1"])
+            .args(["--seed", "7", "--results-digest"])
             .args(extra)
             .env("CULTFIT_NATS_SECRETS", &app.nats.secrets)
             .env("XDG_CACHE_HOME", cache_home.path())
@@ -1079,15 +1080,22 @@ async fn cultfit_simulate_runs_a_session_and_every_sent_sample_reaches_the_resul
         (&json!(6), &json!(0)),
         "{report}"
     );
-    // Three trainees followed over SSE and got frames all along (5 ticks a second for 3 s).
+    // Three trainees followed, two over SSE and one over WebSocket, and got frames all along
+    // (5 ticks a second for 3 s).
     let apps = &report["app_streams"];
     assert_eq!(
-        (&apps["followers"], &apps["failed"]),
-        (&json!(3), &json!(0)),
+        (
+            &apps["followers"],
+            &apps["websocket_followers"],
+            &apps["failed"]
+        ),
+        (&json!(3), &json!(1), &json!(0)),
         "{report}"
     );
+    let frames = apps["frames_received"].as_u64().unwrap_or(0);
+    let over_websocket = apps["frames_received_over_websocket"].as_u64().unwrap_or(0);
     assert!(
-        apps["frames_received"].as_u64().unwrap_or(0) >= 3 * 10,
+        over_websocket >= 10 && frames - over_websocket >= 2 * 10,
         "{report}"
     );
 

@@ -298,6 +298,9 @@ async fn seed(
     let trainees = bench.seed_users("trainee", n).await?;
     let workout = Uuid::now_v7();
     let minutes = (seconds / 60 + 60).min(240) as i32;
+    // One transaction: a worker's live sweep must not activate the workout before its bookings
+    // exist (its board would start empty and refuse every sample as from a stranger).
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO workouts (id, workout_type, title, trainer_id, starts_at, duration_minutes, capacity, state, started_at)
          VALUES ($1, 'hiit', 'Bench: an hour in', $2, $3, $4, $5, 'live', $3)",
@@ -307,7 +310,7 @@ async fn seed(
     .bind(started_at)
     .bind(minutes)
     .bind(n as i32)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .context("failed to seed the live workout")?;
     sqlx::query(
@@ -317,9 +320,10 @@ async fn seed(
     .bind(workout)
     .bind(&trainees)
     .bind(started_at)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .context("failed to seed the bookings")?;
+    tx.commit().await?;
     Ok((workout, trainees))
 }
 

@@ -115,11 +115,11 @@ pub async fn run(bench: &Bench, options: &Options, label: &str) -> anyhow::Resul
 
     let mut watched = options.watched.clone();
     watched.push(("bench".to_owned(), std::process::id()));
-    let workers = Workers::new(bench.http.clone(), &options.workers, watched);
+    let meters = Meters::new(bench.http.clone(), &options.workers, watched);
     let idle = Duration::from_secs(options.idle_seconds);
     // The joins' tail (and the connect storm's) must not count as what an empty worker costs.
-    workers.settle().await?;
-    let empty = workers.waiting(idle).await?;
+    meters.settle().await?;
+    let empty = meters.waiting(idle).await?;
 
     for_each(&classes, |class| async move {
         bench
@@ -130,13 +130,13 @@ pub async fn run(bench: &Bench, options: &Options, label: &str) -> anyhow::Resul
             .await
     })
     .await?;
-    let sessions = workers.sessions_live(k).await?;
+    let sessions = meters.sessions_live(k).await?;
     note(&format!(
         "{shape}: {k} sessions live ({}); idle phase ({} s)",
         spread(&sessions),
         options.idle_seconds
     ));
-    let idle_phase = workers.waiting(idle).await?;
+    let idle_phase = meters.waiting(idle).await?;
 
     note(&format!(
         "{shape}: busy phase: {} wearables at 1 Hz for {} s",
@@ -169,7 +169,7 @@ pub async fn run(bench: &Bench, options: &Options, label: &str) -> anyhow::Resul
         .map(|(i, client)| (i, wearables[i].clone(), client))
         .collect();
     let delivery = Arc::new(send::Delivery::default());
-    let (busy, finals) = workers
+    let (busy, finals) = meters
         .phase_until(send::devices(schedule, fleet, delivery.clone()))
         .await?;
     let finals = finals?;
@@ -187,7 +187,7 @@ pub async fn run(bench: &Bench, options: &Options, label: &str) -> anyhow::Resul
             .await
     })
     .await?;
-    let after_end = workers.scrape().await?;
+    let after_end = meters.scrape().await?;
     let finals: HashMap<Uuid, f64> = finals.into_iter().collect();
     let missing: usize = futures_util::stream::iter(&classes)
         .map(|class| {
@@ -260,7 +260,7 @@ pub async fn run(bench: &Bench, options: &Options, label: &str) -> anyhow::Resul
         let share = ms.map_or("—".to_owned(), |p| {
             format!("{:.2} ({})", all_sessions(p), per_worker(p).join(" / "))
         });
-        let others: Vec<String> = workers
+        let others: Vec<String> = meters
             .watched
             .iter()
             .zip(&phase.watched_cpu)
@@ -413,8 +413,9 @@ async fn answer(response: reqwest::Response, method: &str, path: &str) -> anyhow
     Ok(response.json().await.unwrap_or(Value::Null))
 }
 
-/// The worker nodes: their `/metrics` and their CPU time.
-struct Workers {
+/// What is read in every phase: the worker nodes' `/metrics`, and the CPU time of the workers and
+/// of the other watched processes (nats-server, the api node, this program).
+struct Meters {
     http: reqwest::Client,
     urls: Vec<String>,
     pids: Vec<u32>,
@@ -445,7 +446,7 @@ impl Phase {
     }
 }
 
-impl Workers {
+impl Meters {
     fn new(http: reqwest::Client, workers: &[(String, u32)], watched: Vec<(String, u32)>) -> Self {
         Self {
             http,
