@@ -145,6 +145,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     if !(args.rate_hz > 0.0 && args.rate_hz <= 1000.0) {
         bail!("--rate-hz must be above 0 and at most 1000");
     }
+    if args.websocket_followers > args.followers {
+        bail!(
+            "--websocket-followers {} is more than the {} --followers",
+            args.websocket_followers,
+            args.followers
+        );
+    }
     let Some(secrets) = &args.nats_secrets else {
         bail!(
             "cultfit simulate watches the frames on the bus as the service: give it the bus \
@@ -530,7 +537,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         "live_bytes_per_tick": t.live_bytes_per_tick(),
         // The longest time without a frame while the session was followed.
         "longest_frame_gap_ms": t.longest_gap.as_millis() as u64,
-        "app_streams": app_report(args.followers, args.websocket_followers.min(args.followers), &seen),
+        "app_streams": app_report(args.followers, args.websocket_followers, &seen),
         "publisher": publisher_label(&args),
         "connect": storm.as_ref().map(fleet::Storm::report),
         "wearable_processes": outcomes.iter().map(shards::parent::Outcome::report).collect::<Vec<_>>(),

@@ -1519,3 +1519,29 @@ async fn a_herd_of_stream_opens_shares_one_read_of_the_workout() {
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
+
+/// More WebSocket followers than followers is a mistake in the command, said plainly before
+/// anything is signed up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cultfit_simulate_refuses_more_websocket_followers_than_followers() {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_cultfit"))
+        .args([
+            "simulate",
+            "--api-url",
+            "http://127.0.0.1:9",
+            "--trainees",
+            "3",
+        ])
+        .args(["--rate-hz", "1", "--duration-secs", "1", "--name", "ws"])
+        .args(["--followers", "1", "--websocket-followers", "2"])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("run cultfit simulate");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--websocket-followers 2 is more than the 1 --followers"),
+        "{stderr}"
+    );
+}
