@@ -7,6 +7,7 @@
 //! Register, login and refresh are rate limited per client address, and failed logins per
 //! account ([`crate::limits`]): each handler's first argument is its guard.
 
+use super::json_body::JsonBody;
 use crate::accounts::store::{self, InsertError, NewAccount};
 use crate::accounts::{Account, Role, validate};
 use crate::auth::AuthUser;
@@ -129,7 +130,7 @@ pub struct Session {
 )]
 pub async fn register(
     _limit: RegisterLimit,
-    body: Json<RegisterRequest>,
+    body: JsonBody<RegisterRequest>,
     pool: Data<PgPool>,
     hasher: Data<PasswordHasher>,
     keys: Data<JwtKeys>,
@@ -184,7 +185,7 @@ pub async fn register(
 )]
 pub async fn login(
     limit: LoginLimit,
-    body: Json<LoginRequest>,
+    body: JsonBody<LoginRequest>,
     pool: Data<PgPool>,
     hasher: Data<PasswordHasher>,
     keys: Data<JwtKeys>,
@@ -230,7 +231,7 @@ pub async fn login(
 )]
 pub async fn refresh(
     _limit: RefreshLimit,
-    body: Json<RefreshRequest>,
+    body: JsonBody<RefreshRequest>,
     pool: Data<PgPool>,
     keys: Data<JwtKeys>,
 ) -> Result<Json<Session>, ApiError> {
@@ -279,7 +280,7 @@ pub async fn refresh(
 )]
 pub async fn logout(
     user: AuthUser,
-    body: Json<RefreshRequest>,
+    body: JsonBody<RefreshRequest>,
     pool: Data<PgPool>,
 ) -> Result<NoContent, ApiError> {
     let hash = tokens::refresh_token_hash(&body.refresh_token);

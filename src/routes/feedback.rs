@@ -1,6 +1,7 @@
 //! `/api/v1/workouts/{id}/feedback`: participants rate a workout after it ends; its trainer reads
 //! the summary.
 
+use super::json_body::JsonBody;
 use super::workouts::owned_by;
 use crate::accounts::validate;
 use crate::auth::{Trainee, Trainer};
@@ -55,7 +56,7 @@ pub struct GiveFeedback {
 pub async fn give_feedback(
     trainee: Trainee,
     id: Path<Uuid>,
-    body: Json<GiveFeedback>,
+    body: JsonBody<GiveFeedback>,
     pool: Data<PgPool>,
 ) -> Result<CreatedJson<FeedbackItem>, ApiError> {
     let body = body.into_inner();

@@ -9,6 +9,7 @@
 //! ([`crate::limits`]): each handler's first argument is its guard.
 
 use super::actors_call;
+use super::json_body::JsonBody;
 use crate::auth::extractor::TicketAuth;
 use crate::auth::tokens::{JwtKeys, LIVE_TICKET_TTL_SECS};
 use crate::auth::{AuthUser, LiveViewer, Trainee};
@@ -415,7 +416,7 @@ pub async fn post_energy(
     _limit: EnergyLimit,
     trainee: Trainee,
     id: Path<Uuid>,
-    body: Json<EnergyBatch>,
+    body: JsonBody<EnergyBatch>,
     gates: Data<Gates>,
     nats: Data<async_nats::Client>,
 ) -> Result<actix_web::HttpResponse, ApiError> {

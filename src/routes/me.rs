@@ -1,5 +1,6 @@
 //! `/api/v1/me`: the caller's own profile (and, in [`super::history`], their history).
 
+use super::json_body::JsonBody;
 use crate::accounts::store::{self, ProfileChanges};
 use crate::accounts::{Account, Role, Sex, validate};
 use crate::auth::AuthUser;
@@ -142,7 +143,7 @@ pub async fn get_me(user: AuthUser, pool: Data<PgPool>) -> Result<Json<Profile>,
 )]
 pub async fn update_me(
     user: AuthUser,
-    body: Json<ProfileUpdate>,
+    body: JsonBody<ProfileUpdate>,
     pool: Data<PgPool>,
 ) -> Result<Json<Profile>, ApiError> {
     let update = body.into_inner();

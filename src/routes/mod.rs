@@ -9,6 +9,7 @@
 //! - [`board`]: the whole live board, for the trainer console.
 //! - [`results`], [`feedback`], [`history`]: afterwards.
 //! - [`encoded_json`]: a JSON body encoded once, for cached responses.
+//! - [`json_body`]: the request-body extractor: a JSON object, never an array of its fields.
 //! - [`docs`]: Swagger UI at `/docs`, its assets embedded in the binary.
 //! - [`app`]: the web app at `/` (trainees and the trainer console), embedded likewise.
 
@@ -20,6 +21,7 @@ pub mod encoded_json;
 pub mod feedback;
 pub mod health;
 pub mod history;
+pub mod json_body;
 pub mod live;
 pub mod me;
 pub mod participation;

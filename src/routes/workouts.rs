@@ -6,6 +6,7 @@
 
 use super::actors_call;
 use super::encoded_json::EncodedJson;
+use super::json_body::JsonBody;
 use crate::accounts::validate;
 use crate::auth::{AuthUser, Trainer};
 use crate::error::ApiError;
@@ -148,7 +149,7 @@ pub struct ListQuery {
 )]
 pub async fn create_workout(
     trainer: Trainer,
-    body: Json<CreateWorkout>,
+    body: JsonBody<CreateWorkout>,
     req: HttpRequest,
     pool: Data<PgPool>,
     actors: Data<ActorClient>,
@@ -261,7 +262,7 @@ pub async fn get_workout(
 pub async fn reschedule_workout(
     trainer: Trainer,
     id: Path<Uuid>,
-    body: Json<RescheduleWorkout>,
+    body: JsonBody<RescheduleWorkout>,
     req: HttpRequest,
     pool: Data<PgPool>,
     actors: Data<ActorClient>,
@@ -301,7 +302,7 @@ pub async fn reschedule_workout(
 pub async fn cancel_workout(
     trainer: Trainer,
     id: Path<Uuid>,
-    body: Option<Json<CancelWorkout>>,
+    body: Option<JsonBody<CancelWorkout>>,
     req: HttpRequest,
     pool: Data<PgPool>,
     actors: Data<ActorClient>,

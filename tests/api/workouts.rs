@@ -706,6 +706,44 @@ async fn a_trainer_can_reschedule_and_cancel_a_scheduled_workout() {
     assert_eq!(workout(&app, t, id).await["state"], "cancelled");
 }
 
+/// serde would read a struct from an array of its fields in order; the API documents objects
+/// and takes nothing else (found by schemathesis: `[null]` cancelled a workout).
+#[tokio::test]
+async fn a_body_that_is_an_array_of_the_fields_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let trainer = app.signed_up("trainer").await;
+    let t = token(&trainer);
+    let created = app.created_workout(t, &new_workout(hours_ahead(10))).await;
+    let id = id_of(&created);
+
+    let body = problem(
+        app.cancel_workout(t, id, &json!([null])).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(body["code"], "malformed_request");
+
+    let body = problem(
+        app.reschedule_workout(t, id, &json!([rfc3339(hours_ahead(20)), 45]))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(body["code"], "validation_failed");
+
+    let unchanged = workout(&app, t, id).await;
+    assert_eq!(unchanged["state"], "scheduled");
+    assert_eq!(instant(&unchanged["starts_at"]), hours_ahead(10));
+
+    let as_array = json!(["trainee", "a@example.com", "password1", "A", null]);
+    let body = problem(
+        app.register(&as_array).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(body["code"], "validation_failed");
+}
+
 /// A workout driven into `state` by a trainer of its own, with one trainee booked before the
 /// transitions (so joining is refused for the state, not for a missing booking).
 struct Fixture {
