@@ -6,8 +6,6 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, Responder, body::BoxBody};
-use apistos::reference_or::ReferenceOr;
-use apistos::{ApiComponent, Schema};
 use bytes::Bytes;
 use serde::Serialize;
 use std::marker::PhantomData;
@@ -47,20 +45,4 @@ impl<T> Responder for EncodedJson<T> {
     }
 }
 
-impl<T: ApiComponent> ApiComponent for EncodedJson<T> {
-    fn required() -> bool {
-        T::required()
-    }
-
-    fn child_schemas() -> Vec<(String, ReferenceOr<Schema>)> {
-        T::child_schemas()
-    }
-
-    fn raw_schema() -> Option<ReferenceOr<Schema>> {
-        T::raw_schema()
-    }
-
-    fn schema() -> Option<(String, ReferenceOr<Schema>)> {
-        T::schema()
-    }
-}
+documented_as_inner!(EncodedJson);

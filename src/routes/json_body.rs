@@ -9,8 +9,6 @@
 use crate::error::{ApiError, json_error};
 use actix_web::error::JsonPayloadError;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web::Json};
-use apistos::reference_or::ReferenceOr;
-use apistos::{ApiComponent, Schema};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use std::ops::Deref;
@@ -55,23 +53,7 @@ fn object<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> 
     serde_json::from_value(value).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))
 }
 
-impl<T: ApiComponent> ApiComponent for JsonBody<T> {
-    fn required() -> bool {
-        T::required()
-    }
-
-    fn child_schemas() -> Vec<(String, ReferenceOr<Schema>)> {
-        T::child_schemas()
-    }
-
-    fn raw_schema() -> Option<ReferenceOr<Schema>> {
-        T::raw_schema()
-    }
-
-    fn schema() -> Option<(String, ReferenceOr<Schema>)> {
-        T::schema()
-    }
-}
+documented_as_inner!(JsonBody);
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,31 @@
 //! - [`docs`]: Swagger UI at `/docs`, its assets embedded in the binary.
 //! - [`app`]: the web app at `/` (trainees and the trainer console), embedded likewise.
 
+/// `ApiComponent` for a wrapper the OpenAPI document describes exactly as the `T` it carries, as
+/// apistos does for `Json<T>`.
+macro_rules! documented_as_inner {
+    ($wrapper:ident) => {
+        impl<T: apistos::ApiComponent> apistos::ApiComponent for $wrapper<T> {
+            fn required() -> bool {
+                T::required()
+            }
+
+            fn child_schemas() -> Vec<(String, apistos::reference_or::ReferenceOr<apistos::Schema>)>
+            {
+                T::child_schemas()
+            }
+
+            fn raw_schema() -> Option<apistos::reference_or::ReferenceOr<apistos::Schema>> {
+                T::raw_schema()
+            }
+
+            fn schema() -> Option<(String, apistos::reference_or::ReferenceOr<apistos::Schema>)> {
+                T::schema()
+            }
+        }
+    };
+}
+
 pub mod app;
 pub mod auth;
 pub mod board;
