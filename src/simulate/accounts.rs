@@ -19,6 +19,9 @@ pub struct Setup {
     pub logged_in: usize,
     /// Registered (argon2 on the service).
     pub registered: usize,
+    /// Renewed with its refresh token just before booking and joining, its access token being
+    /// too short by then for the rest of the run (see [`renewed_if_short`]).
+    pub renewed_before_joining: usize,
     /// Wall time of the whole phase.
     pub elapsed: Duration,
 }
@@ -48,6 +51,7 @@ impl Setup {
             "accounts_refreshed": self.refreshed,
             "accounts_logged_in": self.logged_in,
             "accounts_registered": self.registered,
+            "accounts_renewed_before_joining": self.renewed_before_joining,
             "seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "token_cache": cache.map(|c| c.path().display().to_string()),
         })
@@ -158,6 +162,55 @@ pub async fn trainer_lasting(
         cache.save()?;
     }
     Ok(account)
+}
+
+/// `account`'s access token renewed with its refresh token if it would not last `run` from now;
+/// `None` if it does. Signing 50 000 people in and then booking and joining them takes minutes,
+/// so a token that was good for the run when signed in can expire before its trainee's turn.
+pub async fn renewed_if_short(
+    http: &Http,
+    account: &Account,
+    run: Duration,
+) -> anyhow::Result<Option<Account>> {
+    if good_for(&account.token, chrono::Utc::now().timestamp(), run) {
+        return Ok(None);
+    }
+    let refresh_token = account.refresh_token.as_deref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "the access token of {} runs out and it has no refresh token",
+            account.id
+        )
+    })?;
+    let renewed = http.refresh(refresh_token).await?.ok_or_else(|| {
+        anyhow::anyhow!("the service refused to refresh {}'s session", account.id)
+    })?;
+    Ok(Some(renewed))
+}
+
+/// Writes accounts renewed after [`sign_in_all`] back to `cache`: their old refresh tokens are
+/// spent (presenting one again would revoke the session).
+pub fn remember_renewed(
+    cache: Option<&mut TokenCache>,
+    name: &str,
+    renewed: &[(usize, Account)],
+    progress: &Progress,
+) {
+    let Some(cache) = cache.filter(|_| !renewed.is_empty()) else {
+        return;
+    };
+    for (i, account) in renewed {
+        cache.put(
+            email(name, "trainee", *i),
+            Entry {
+                user_id: account.id,
+                access_token: account.token.clone(),
+                refresh_token: account.refresh_token.clone(),
+            },
+        );
+    }
+    if let Err(err) = cache.save() {
+        progress.line(&format!("could not write the token cache: {err:#}"));
+    }
 }
 
 /// Signs one account in: its cached access token if it lasts the run and the service accepts

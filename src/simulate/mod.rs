@@ -49,7 +49,7 @@ use chrono::Utc;
 use clap::Args;
 use cultfit_actors::live::summary::FRESH_FOR_SECONDS;
 use futures_util::StreamExt as _;
-use http::Http;
+use http::{Account, Http};
 use progress::Progress;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -183,7 +183,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     // A cached access token must last the session, the wait for its frames (up to 30 s) and the
     // results read after it (`good_for` adds its margin).
     let run = LEAD + Duration::from_secs(args.duration_secs + FRESH_FOR_SECONDS as u64 + 60);
-    let (trainer, trainees, setup) = accounts::sign_in_all(
+    let (trainer, trainees, mut setup) = accounts::sign_in_all(
         &http,
         &args.name,
         n,
@@ -195,8 +195,6 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     .await?;
     let trainer_account = trainer.clone();
     let trainer = (trainer.id, trainer.token);
-    let trainee_tokens: Vec<(Uuid, String)> =
-        trainees.into_iter().map(|a| (a.id, a.token)).collect();
 
     let minutes = (args.duration_secs / 60 + 5).max(5);
     let workout = http
@@ -219,30 +217,46 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     progress.line(&format!("workout {id}: booking and joining {n} trainees"));
     let joining = Instant::now();
     let bar = progress.bar(n as u64, "joining");
-    let joins: Vec<Value> = futures_util::stream::iter(trainee_tokens.iter().cloned())
-        .map(|(_, token)| {
+    // Each trainee: its account (renewed or not) and how booking and joining went; renewals are
+    // cached even if a join fails, as their old refresh tokens are spent.
+    let joined: Vec<(Account, bool, anyhow::Result<Value>)> = futures_util::stream::iter(trainees)
+        .map(|account| {
             let http = http.clone();
             async move {
-                http.post(
-                    &format!("/api/v1/workouts/{id}/registrations"),
-                    &token,
-                    &json!({}),
-                )
-                .await?;
-                http.post(&format!("/api/v1/workouts/{id}/join"), &token, &json!({}))
-                    .await
+                let (account, renewed) =
+                    match accounts::renewed_if_short(&http, &account, run).await {
+                        Ok(Some(renewed)) => (renewed, true),
+                        Ok(None) => (account, false),
+                        Err(err) => return (account, false, Err(err)),
+                    };
+                let join = book_and_join(&http, id, &account.token).await;
+                (account, renewed, join)
             }
         })
         .buffered(args.concurrency)
         .inspect(|_| bar.inc(1))
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+        .collect()
+        .await;
     bar.finish_and_clear();
+    let renewed: Vec<(usize, Account)> = joined
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, renewed, _))| *renewed)
+        .map(|(i, (account, _, _))| (i + 1, account.clone()))
+        .collect();
+    accounts::remember_renewed(cache.as_mut(), &args.name, &renewed, &progress);
+    setup.renewed_before_joining = renewed.len();
+    let (trainee_tokens, joins): (Vec<(Uuid, String)>, Vec<Value>) = joined
+        .into_iter()
+        .map(|(account, _, join)| join.map(|join| ((account.id, account.token), join)))
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     progress.line(&format!(
-        "{n} trainees booked and joined in {:.2} s",
-        joining.elapsed().as_secs_f64()
+        "{n} trainees booked and joined in {:.2} s ({} renewed first: their access tokens would \
+         not have lasted the run)",
+        joining.elapsed().as_secs_f64(),
+        setup.renewed_before_joining
     ));
     let nats_url = match &args.nats_url {
         Some(url) => url.clone(),
@@ -624,4 +638,17 @@ fn app_report(followers: u32, over_websocket: u32, seen: &Mutex<followers::Seen>
         "reconnected": s.reconnected,
         "recovery_ms": quantiles(&s.recovery),
     })
+}
+
+/// Books the workout for the trainee `token` signs in, then joins it: the join's answer (device
+/// token, subjects, live URLs).
+async fn book_and_join(http: &Http, id: Uuid, token: &str) -> anyhow::Result<Value> {
+    http.post(
+        &format!("/api/v1/workouts/{id}/registrations"),
+        token,
+        &json!({}),
+    )
+    .await?;
+    http.post(&format!("/api/v1/workouts/{id}/join"), token, &json!({}))
+        .await
 }
