@@ -193,8 +193,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         &progress,
     )
     .await?;
-    let trainer_account = trainer.clone();
-    let trainer = (trainer.id, trainer.token);
+    // Signing the trainees in can take minutes: the trainer, signed in first, may need renewing.
+    let trainer_account =
+        accounts::trainer_lasting(&http, &args.name, trainer, run, cache.as_mut()).await?;
+    let trainer = (trainer_account.id, trainer_account.token.clone());
 
     let minutes = (args.duration_secs / 60 + 5).max(5);
     let workout = http
