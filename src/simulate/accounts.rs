@@ -100,15 +100,7 @@ pub async fn sign_in_all(
     if let Some(cache) = cache.filter(|_| results.iter().any(Result::is_ok)) {
         for ((role, i), result) in people.iter().zip(&results) {
             if let Ok(signed_in) = result {
-                let account = signed_in.account();
-                cache.put(
-                    email(name, role, *i),
-                    Entry {
-                        user_id: account.id,
-                        access_token: account.token.clone(),
-                        refresh_token: account.refresh_token.clone(),
-                    },
-                );
+                cache.put(email(name, role, *i), entry(signed_in.account()));
             }
         }
         if let Err(err) = cache.save() {
@@ -143,22 +135,10 @@ pub async fn trainer_lasting(
     run: Duration,
     cache: Option<&mut TokenCache>,
 ) -> anyhow::Result<Account> {
-    let entry = Entry {
-        user_id: trainer.id,
-        access_token: trainer.token,
-        refresh_token: trainer.refresh_token,
-    };
-    let signed_in = sign_in(http, Some(entry), name, "trainer", 0, run).await?;
+    let signed_in = sign_in(http, Some(entry(&trainer)), name, "trainer", 0, run).await?;
     let account = signed_in.account().clone();
     if let (Some(cache), false) = (cache, matches!(signed_in, SignedIn::Cached(_))) {
-        cache.put(
-            email(name, "trainer", 0),
-            Entry {
-                user_id: account.id,
-                access_token: account.token.clone(),
-                refresh_token: account.refresh_token.clone(),
-            },
-        );
+        cache.put(email(name, "trainer", 0), entry(&account));
         cache.save()?;
     }
     Ok(account)
@@ -199,17 +179,19 @@ pub fn remember_renewed(
         return;
     };
     for (i, account) in renewed {
-        cache.put(
-            email(name, "trainee", *i),
-            Entry {
-                user_id: account.id,
-                access_token: account.token.clone(),
-                refresh_token: account.refresh_token.clone(),
-            },
-        );
+        cache.put(email(name, "trainee", *i), entry(account));
     }
     if let Err(err) = cache.save() {
         progress.line(&format!("could not write the token cache: {err:#}"));
+    }
+}
+
+/// What the cache keeps of `account`.
+fn entry(account: &Account) -> Entry {
+    Entry {
+        user_id: account.id,
+        access_token: account.token.clone(),
+        refresh_token: account.refresh_token.clone(),
     }
 }
 

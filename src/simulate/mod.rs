@@ -254,11 +254,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         .collect::<anyhow::Result<Vec<_>>>()?
         .into_iter()
         .unzip();
+    let renewals = match setup.renewed_before_joining {
+        0 => String::new(),
+        k => format!(" ({k} renewed first: their access tokens would not have lasted the run)"),
+    };
     progress.line(&format!(
-        "{n} trainees booked and joined in {:.2} s ({} renewed first: their access tokens would \
-         not have lasted the run)",
-        joining.elapsed().as_secs_f64(),
-        setup.renewed_before_joining
+        "{n} trainees booked and joined in {:.2} s{renewals}",
+        joining.elapsed().as_secs_f64()
     ));
     let nats_url = match &args.nats_url {
         Some(url) => url.clone(),
