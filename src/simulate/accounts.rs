@@ -97,16 +97,14 @@ pub async fn sign_in_all(
     drop(signed_in);
     bar.finish_and_clear();
     setup.elapsed = began.elapsed();
-    if let Some(cache) = cache.filter(|_| results.iter().any(Result::is_ok)) {
-        for ((role, i), result) in people.iter().zip(&results) {
-            if let Ok(signed_in) = result {
-                cache.put(email(name, role, *i), entry(signed_in.account()));
-            }
-        }
-        if let Err(err) = cache.save() {
-            progress.line(&format!("could not write the token cache: {err:#}"));
-        }
-    }
+    let signed_in_now = people
+        .iter()
+        .zip(&results)
+        .filter_map(|((role, i), result)| {
+            let signed_in = result.as_ref().ok()?;
+            Some((email(name, role, *i), signed_in.account()))
+        });
+    remember(cache, signed_in_now, progress);
     let accounts: Vec<Account> = results
         .into_iter()
         .map(|r| r.map(|signed_in| signed_in.account().clone()))
@@ -124,24 +122,22 @@ pub async fn sign_in_all(
     Ok((trainer, accounts.collect(), setup))
 }
 
-/// The trainer again, signed in anew if its access token would not last `run` from now (setting
-/// a big class up — 50 000 sign-ups, joins and device connections — can outlast it), the way
-/// [`sign_in`] treats a cached account. Refresh tokens are single use, so a new pair goes into
-/// `cache` as well.
+/// The trainer again, renewed with its refresh token (and the new pair cached) if its access
+/// token would not last `run` from now: setting a big class up — 50 000 sign-ins, joins and
+/// device connections — can outlast it.
 pub async fn trainer_lasting(
     http: &Http,
     name: &str,
     trainer: Account,
     run: Duration,
     cache: Option<&mut TokenCache>,
+    progress: &Progress,
 ) -> anyhow::Result<Account> {
-    let signed_in = sign_in(http, Some(entry(&trainer)), name, "trainer", 0, run).await?;
-    let account = signed_in.account().clone();
-    if let (Some(cache), false) = (cache, matches!(signed_in, SignedIn::Cached(_))) {
-        cache.put(email(name, "trainer", 0), entry(&account));
-        cache.save()?;
-    }
-    Ok(account)
+    let Some(renewed) = renewed_if_short(http, &trainer, run).await? else {
+        return Ok(trainer);
+    };
+    remember(cache, [(email(name, "trainer", 0), &renewed)], progress);
+    Ok(renewed)
 }
 
 /// `account`'s access token renewed with its refresh token if it would not last `run` from now;
@@ -167,21 +163,36 @@ pub async fn renewed_if_short(
     Ok(Some(renewed))
 }
 
-/// Writes accounts renewed after [`sign_in_all`] back to `cache`: their old refresh tokens are
-/// spent (presenting one again would revoke the session).
+/// Writes trainees renewed after [`sign_in_all`] (by their number) back to `cache`: their old
+/// refresh tokens are spent (presenting one again would revoke the session).
 pub fn remember_renewed(
     cache: Option<&mut TokenCache>,
     name: &str,
     renewed: &[(usize, Account)],
     progress: &Progress,
 ) {
-    let Some(cache) = cache.filter(|_| !renewed.is_empty()) else {
+    let renewed = renewed
+        .iter()
+        .map(|(i, account)| (email(name, "trainee", *i), account));
+    remember(cache, renewed, progress);
+}
+
+/// Puts `accounts` (by email) into `cache` and saves it, if there are any; a cache that cannot
+/// be written is said, not fatal.
+fn remember<'a>(
+    cache: Option<&mut TokenCache>,
+    accounts: impl IntoIterator<Item = (String, &'a Account)>,
+    progress: &Progress,
+) {
+    let Some(cache) = cache else {
         return;
     };
-    for (i, account) in renewed {
-        cache.put(email(name, "trainee", *i), entry(account));
+    let mut changed = false;
+    for (email, account) in accounts {
+        cache.put(email, entry(account));
+        changed = true;
     }
-    if let Err(err) = cache.save() {
+    if changed && let Err(err) = cache.save() {
         progress.line(&format!("could not write the token cache: {err:#}"));
     }
 }

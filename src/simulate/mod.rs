@@ -195,7 +195,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     .await?;
     // Signing the trainees in can take minutes: the trainer, signed in first, may need renewing.
     let trainer_account =
-        accounts::trainer_lasting(&http, &args.name, trainer, run, cache.as_mut()).await?;
+        accounts::trainer_lasting(&http, &args.name, trainer, run, cache.as_mut(), &progress)
+            .await?;
     let trainer = (trainer_account.id, trainer_account.token.clone());
 
     let minutes = (args.duration_secs / 60 + 5).max(5);
@@ -353,9 +354,15 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
     let app_streams = followers::spawn(&follow_bases, streams, seen.clone());
 
     let trainer = {
-        let lasting =
-            accounts::trainer_lasting(&http, &args.name, trainer_account, run, cache.as_mut())
-                .await?;
+        let lasting = accounts::trainer_lasting(
+            &http,
+            &args.name,
+            trainer_account,
+            run,
+            cache.as_mut(),
+            &progress,
+        )
+        .await?;
         (lasting.id, lasting.token)
     };
     http.post(
