@@ -6,6 +6,7 @@
 pub mod energy;
 pub mod frames;
 pub mod live_codec;
+pub mod roster;
 
 use crate::ErrorCode;
 use chrono::{DateTime, Utc};
@@ -198,6 +199,12 @@ pub enum WorkoutCommand {
     },
     /// Current state, straight from the owner.
     Get,
+    /// Who holds the live board's slots from `from` on (while live): a [`RosterPage`]. Readers
+    /// of the live subject ask once per change, since frames name slots, not trainees.
+    Roster {
+        /// First slot wanted.
+        from: u32,
+    },
 }
 
 /// A failed command.
@@ -401,7 +408,7 @@ pub struct NodeHeartbeat {
 }
 
 /// What a workout's owner publishes on [`crate::subjects::workout_live`]: lifecycle events and
-/// one [`Frame`] per tick. Every message carries the owner's lease `epoch`, so a reader that has
+/// one [`Frame`] per tick (in parts). Every message carries the owner's lease `epoch`, so a reader that has
 /// seen a newer epoch (after a failover) can drop late messages from the previous owner.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -422,8 +429,13 @@ pub enum LiveMessage {
         /// When.
         at: DateTime<Utc>,
     },
-    /// One part of a tick's ranking.
+    /// One part of a tick's ranking, places naming board slots (see [`Frame`]).
+    #[serde(rename = "slot_frame")]
     Frame(Frame),
+    /// One part of a tick's ranking in the older form, names in every place (see
+    /// [`NamedFrame`]): decoded, not published, not shown.
+    #[serde(rename = "frame")]
+    NamedFrame(NamedFrame),
     /// The workout ended; results are stored.
     Ended {
         /// Owner's lease epoch.
@@ -449,9 +461,75 @@ pub enum LiveMessage {
 
 /// A tick's ranking, or one part of it: a large session's standings are split over several
 /// messages (each at most [`Frame::MAX_STANDINGS`] entries) so none exceeds NATS's payload limit;
-/// [`frames`] splits and reassembles them.
+/// [`frames`] splits and reassembles them. Places name board slots; who holds a slot (and their
+/// display name) is in the session's roster, which readers ask the owner for when `participants`
+/// or `named` grows ([`WorkoutCommand::Roster`]), so names do not travel every tick.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Frame {
+    /// Owner's lease epoch.
+    pub epoch: u64,
+    /// The live board this tick ranks: slots are only meaningful within it (a new owner, or the
+    /// live session started again, makes a new one).
+    pub board: Uuid,
+    /// Tick number, from 1 at the start of the owner's activation.
+    pub tick: u64,
+    /// When the ranking was taken.
+    pub at: DateTime<Utc>,
+    /// Everyone ranked: board slots `0..participants`.
+    pub participants: u32,
+    /// Slots below this have their display names settled in the roster.
+    pub named: u32,
+    /// Samples accepted and rejected in this session so far (this activation, including replay).
+    pub samples: SampleCounts,
+    /// This part's index, from 0.
+    pub part: u32,
+    /// How many parts make up this tick.
+    pub parts: u32,
+    /// Rank of the first entry of `standings`, minus one.
+    pub offset: u32,
+    /// Consecutive places from `offset + 1`.
+    pub standings: Vec<Placed>,
+}
+
+impl Frame {
+    /// Most standings in one part (a few bytes each in binary, ≈ 30 as JSON: well under 1 MB).
+    pub const MAX_STANDINGS: usize = 5_000;
+}
+
+/// One place in a frame, `[slot, energy, rating]`: the board slot (who holds it is in the
+/// roster), cumulative energy points rounded down, and the latest rating (0..=100).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placed(pub u32, pub i64, pub u8);
+
+/// Who holds the board slots `from..from + entries.len()` of a live session (the reply to
+/// [`WorkoutCommand::Roster`]). Slots are handed out in join order and never reused on a board,
+/// so a reader keeps what it learnt and asks only for what is new.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterPage {
+    /// The live board (see [`Frame::board`]).
+    pub board: Uuid,
+    /// The first slot of `entries`.
+    pub from: u32,
+    /// Slots below this have their display names settled; above, a name may still arrive.
+    pub named: u32,
+    /// Slots on the board now (the page may stop short of it: ask again from its end).
+    pub participants: u32,
+    /// One per slot, in slot order.
+    pub entries: Vec<RosterEntry>,
+}
+
+/// A slot's holder, `[user_id, display_name]`; the name is `None` for trainees who hide from
+/// leaderboards (or whose name is not known yet).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterEntry(pub Uuid, pub Option<String>);
+
+/// A tick's ranking as workouts' owners published it before slot frames ([`Frame`]): every
+/// place with its trainee's id and display name, every tick. Still part of the v1 contract and
+/// still decoded, so a reader meeting one from an older worker knows what it is; no longer
+/// published, and readers do not show it (a rolling upgrade shows rankings again once the workers
+/// are upgraded too).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NamedFrame {
     /// Owner's lease epoch.
     pub epoch: u64,
     /// Tick number, from 1 at the start of the owner's activation.
@@ -472,22 +550,8 @@ pub struct Frame {
     pub standings: Vec<Standing>,
 }
 
-impl Frame {
-    /// Most standings in one part (≈ 70 bytes each as JSON, so a part stays well under 1 MB).
-    pub const MAX_STANDINGS: usize = 5_000;
-}
-
-/// Samples counted by a workout's owner.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SampleCounts {
-    /// Put on the board.
-    pub accepted: u64,
-    /// Refused (any reason).
-    pub rejected: u64,
-}
-
-/// One place in a frame, encoded as a JSON array `[user_id, energy, rating, display_name]` to keep
-/// frames of thousands small. `display_name` is null for trainees who hide from leaderboards.
+/// One place in a [`NamedFrame`], encoded as a JSON array `[user_id, energy, rating,
+/// display_name]`. `display_name` is null for trainees who hide from leaderboards.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Standing(
     /// The trainee.
@@ -499,3 +563,12 @@ pub struct Standing(
     /// Display name; `None` when hidden (or not known yet).
     pub Option<String>,
 );
+
+/// Samples counted by a workout's owner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleCounts {
+    /// Put on the board.
+    pub accepted: u64,
+    /// Refused (any reason).
+    pub rejected: u64,
+}

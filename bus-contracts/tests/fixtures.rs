@@ -8,7 +8,7 @@
 use bus_contracts::v1::energy;
 use bus_contracts::v1::{
     Activation, ActivationRequest, Booking, DomainEvent, Joined, LiveMessage, NodeHeartbeat, Reply,
-    TraineeCommand, TrainerCommand, WorkoutCommand, WorkoutStatus,
+    RosterPage, TraineeCommand, TrainerCommand, WorkoutCommand, WorkoutStatus,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -54,6 +54,7 @@ const FIXTURES: &[(&str, Check)] = &[
     ("workout_command.join.json", round_trips::<WorkoutCommand>),
     ("workout_command.leave.json", round_trips::<WorkoutCommand>),
     ("workout_command.get.json", round_trips::<WorkoutCommand>),
+    ("workout_command.roster.json", round_trips::<WorkoutCommand>),
     // Replies to commands.
     (
         "reply.ok.workout_status.json",
@@ -77,6 +78,10 @@ const FIXTURES: &[(&str, Check)] = &[
         round_trips::<Reply<Joined>>,
     ),
     ("reply.error.json", round_trips::<Reply<WorkoutStatus>>),
+    (
+        "reply.ok.roster_page.json",
+        round_trips::<Reply<RosterPage>>,
+    ),
     // Domain events on the EVENTS stream.
     ("domain_event.scheduled.json", round_trips::<DomainEvent>),
     ("domain_event.rescheduled.json", round_trips::<DomainEvent>),
@@ -96,6 +101,7 @@ const FIXTURES: &[(&str, Check)] = &[
     ("live.waiting.json", round_trips::<LiveMessage>),
     ("live.started.json", round_trips::<LiveMessage>),
     ("live.frame.json", round_trips::<LiveMessage>),
+    ("live.slot_frame.json", round_trips::<LiveMessage>),
     ("live.ended.json", round_trips::<LiveMessage>),
     ("live.cancelled.json", round_trips::<LiveMessage>),
     ("live.rescheduled.json", round_trips::<LiveMessage>),

@@ -7,10 +7,10 @@
 //! newest state, so a slow one skips frames instead of queueing them.
 
 use super::access::EndedResult;
+use super::follow::Follower;
 use super::state::LiveState;
 use bus_contracts::subjects;
-use bus_contracts::v1::frames::{Assembler, Standings};
-use bus_contracts::v1::live_codec;
+use bus_contracts::v1::frames::Standings;
 use futures_util::StreamExt as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -132,7 +132,8 @@ impl LiveHub {
             return Ok(channel); // someone subscribed meanwhile; ours is dropped
         }
         let (tx, rx) = watch::channel(LiveState::default());
-        let task = tokio::spawn(follow(subscriber, tx));
+        let follower = Follower::new(self.nats.clone(), workout_id);
+        let task = tokio::spawn(follow(subscriber, follower, tx));
         metrics::gauge!(SUBSCRIBED).increment(1.0);
         let channel = Arc::new(Channel {
             state: rx,
@@ -153,13 +154,18 @@ impl LiveHub {
 }
 
 /// Folds the live subject's messages into the watch, until aborted.
-async fn follow(mut subscriber: async_nats::Subscriber, tx: watch::Sender<LiveState>) {
-    let mut assembler = Assembler::default();
+async fn follow(
+    mut subscriber: async_nats::Subscriber,
+    mut follower: Follower,
+    tx: watch::Sender<LiveState>,
+) {
     while let Some(message) = subscriber.next().await {
-        let Ok(message) = live_codec::decode(&message.payload) else {
-            metrics::counter!(UNDECODABLE).increment(1);
-            continue;
-        };
-        tx.send_if_modified(|state| state.apply(message, &mut assembler));
+        match follower.read(&message.payload).await {
+            Ok(Some(update)) => {
+                tx.send_if_modified(|state| state.apply(update));
+            }
+            Ok(None) => {}
+            Err(_) => metrics::counter!(UNDECODABLE).increment(1),
+        }
     }
 }

@@ -1,11 +1,12 @@
 //! [`LiveState`]: what an api node knows about one live workout, folded from the messages on its
-//! live subject: lifecycle changes, and the newest complete tick (its parts put together by
-//! [`Assembler`], which sits beside the workers' split in `bus-contracts`). The hub keeps only the
-//! newest state per workout; each client derives its own events from it (see [`super::view`]),
-//! so a slow client skips frames but never a lifecycle change.
+//! live subject: lifecycle changes, and the newest complete tick (put together and named by a
+//! [`Follower`](super::follow::Follower)). The hub keeps only the newest state per workout; each
+//! client derives its own events from it (see [`super::view`]), so a slow client skips frames but
+//! never a lifecycle change.
 
+use super::follow::Update;
 use bus_contracts::v1::LiveMessage;
-use bus_contracts::v1::frames::{Assembler, Standings};
+use bus_contracts::v1::frames::Standings;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -29,35 +30,40 @@ pub struct LiveState {
 }
 
 impl LiveState {
-    /// Folds one message in; returns whether anything changed. `assembler` collects frame parts.
-    pub fn apply(&mut self, message: LiveMessage, assembler: &mut Assembler) -> bool {
-        let epoch = match &message {
-            LiveMessage::Waiting { epoch, .. }
-            | LiveMessage::Started { epoch, .. }
-            | LiveMessage::Ended { epoch, .. }
-            | LiveMessage::Cancelled { epoch, .. }
-            | LiveMessage::Rescheduled { epoch, .. } => *epoch,
-            LiveMessage::Frame(frame) => frame.epoch,
+    /// Folds one update in; returns whether anything changed.
+    pub fn apply(&mut self, update: Update) -> bool {
+        let epoch = match &update {
+            Update::Tick(standings) => standings.epoch,
+            Update::Lifecycle(
+                LiveMessage::Waiting { epoch, .. }
+                | LiveMessage::Started { epoch, .. }
+                | LiveMessage::Ended { epoch, .. }
+                | LiveMessage::Cancelled { epoch, .. }
+                | LiveMessage::Rescheduled { epoch, .. },
+            ) => *epoch,
+            // Parts of ticks reach readers as `Update::Tick`, whole and named.
+            Update::Lifecycle(LiveMessage::Frame(_) | LiveMessage::NamedFrame(_)) => return false,
         };
         if epoch < self.epoch {
             return false; // a previous owner's late message, after a failover
         }
         self.epoch = epoch;
-        match message {
-            LiveMessage::Waiting {
-                participants_waiting,
-                starts_at,
-                ..
-            } => self.waiting = Some((participants_waiting, starts_at)),
-            LiveMessage::Started { at, .. } => self.started = Some(at),
-            LiveMessage::Ended { at, .. } => self.ended = Some(at),
-            LiveMessage::Cancelled { reason, .. } => self.cancelled = Some(reason),
-            LiveMessage::Rescheduled { starts_at, .. } => self.rescheduled = Some(starts_at),
-            LiveMessage::Frame(frame) => match assembler.add(frame) {
-                Some(standings) if self.is_newer(&standings) => {
-                    self.frame = Some(Arc::new(standings));
-                }
-                _ => return false,
+        match update {
+            Update::Tick(standings) if self.is_newer(&standings) => {
+                self.frame = Some(Arc::new(standings));
+            }
+            Update::Tick(_) => return false,
+            Update::Lifecycle(message) => match message {
+                LiveMessage::Waiting {
+                    participants_waiting,
+                    starts_at,
+                    ..
+                } => self.waiting = Some((participants_waiting, starts_at)),
+                LiveMessage::Started { at, .. } => self.started = Some(at),
+                LiveMessage::Ended { at, .. } => self.ended = Some(at),
+                LiveMessage::Cancelled { reason, .. } => self.cancelled = Some(reason),
+                LiveMessage::Rescheduled { starts_at, .. } => self.rescheduled = Some(starts_at),
+                LiveMessage::Frame(_) | LiveMessage::NamedFrame(_) => return false,
             },
         }
         true
@@ -71,74 +77,87 @@ impl LiveState {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use bus_contracts::v1::{Frame, SampleCounts, Standing};
+    use bus_contracts::v1::frames::{Ranked, Tick};
+    use bus_contracts::v1::roster::{Roster, page};
+    use bus_contracts::v1::{Placed, RosterEntry, SampleCounts};
     use uuid::Uuid;
 
     fn at(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_900_000_000 + s, 0).unwrap_or_default()
     }
 
-    fn part(epoch: u64, tick: u64, part: u32, parts: u32, users: &[u128]) -> LiveMessage {
-        LiveMessage::Frame(Frame {
-            epoch,
-            tick,
-            at: at(0),
-            participants: 3,
-            samples: SampleCounts::default(),
-            part,
-            parts,
-            offset: part * 2,
-            standings: users
-                .iter()
-                .map(|&u| Standing(Uuid::from_u128(u), 10, 50, None))
-                .collect(),
-        })
+    /// A named tick of `epoch`: `users` (as `Uuid::from_u128`) best first, user `n` with
+    /// `1 000 - n` points and `name(n)`.
+    pub(crate) fn named_tick(
+        epoch: u64,
+        tick: u64,
+        users: &[u128],
+        name: impl Fn(u128) -> Option<String>,
+    ) -> Standings {
+        let board = Uuid::from_u128(u128::from(epoch));
+        let mut roster = Roster::new(board);
+        let count = users.len() as u32;
+        let entry = |slot: u32| {
+            let user = users[slot as usize];
+            RosterEntry(Uuid::from_u128(user), name(user))
+        };
+        while let Some(from) = roster.wants(board, count, count) {
+            assert!(roster.add(page(board, from, count, count, entry)));
+        }
+        // Slots in the order given, ranked the same way.
+        let entries = (0..count)
+            .map(|slot| Placed(slot, 1_000 - users[slot as usize] as i64, 50))
+            .collect();
+        let ranked = Ranked {
+            tick: Tick {
+                epoch,
+                board,
+                tick,
+                at: at(0),
+                samples: SampleCounts::default(),
+            },
+            participants: count,
+            named: count,
+            entries,
+        };
+        Standings::new(ranked, Arc::new(roster))
+    }
+
+    fn tick(epoch: u64, tick: u64) -> Update {
+        Update::Tick(named_tick(epoch, tick, &[1, 2, 3], |_| None))
     }
 
     #[test]
-    fn a_tick_is_published_once_all_its_parts_are_in() {
-        let (mut state, mut asm) = (LiveState::default(), Assembler::default());
-        assert!(!state.apply(part(1, 1, 1, 2, &[3]), &mut asm));
-        assert!(state.frame.is_none());
-        assert!(state.apply(part(1, 1, 0, 2, &[1, 2]), &mut asm));
+    fn a_named_tick_is_kept_and_older_ticks_are_not() {
+        let mut state = LiveState::default();
+        assert!(state.apply(tick(1, 2)));
         let frame = state.frame.clone().unwrap_or_else(|| panic!("no frame"));
-        let order: Vec<u128> = frame.entries.iter().map(|s| s.0.as_u128()).collect();
+        let order: Vec<u128> = frame.iter().map(|e| e.user.as_u128()).collect();
         assert_eq!(order, vec![1, 2, 3]);
-        assert_eq!(frame.index.get(&Uuid::from_u128(3)), Some(&2));
-    }
-
-    #[test]
-    fn an_incomplete_tick_is_dropped_when_the_next_begins() {
-        let (mut state, mut asm) = (LiveState::default(), Assembler::default());
-        state.apply(part(1, 1, 0, 2, &[1, 2]), &mut asm);
-        assert!(state.apply(part(1, 2, 0, 1, &[2, 1]), &mut asm));
-        assert_eq!(state.frame.as_ref().map(|f| f.tick), Some(2));
-        // The late second part of tick 1 starts a new (never completed) tick, and changes nothing.
-        assert!(!state.apply(part(1, 1, 1, 2, &[3]), &mut asm));
+        assert_eq!(frame.position(Uuid::from_u128(3)), Some(2));
+        assert!(!state.apply(tick(1, 1)), "an older tick");
+        assert!(!state.apply(tick(1, 2)), "the same tick again");
         assert_eq!(state.frame.as_ref().map(|f| f.tick), Some(2));
     }
 
     #[test]
     fn messages_from_a_previous_owner_are_ignored() {
-        let (mut state, mut asm) = (LiveState::default(), Assembler::default());
-        assert!(state.apply(part(2, 5, 0, 1, &[1]), &mut asm));
-        assert!(!state.apply(part(1, 9, 0, 1, &[1]), &mut asm));
-        assert!(!state.apply(
-            LiveMessage::Ended {
-                epoch: 1,
-                at: at(1)
-            },
-            &mut asm
-        ));
+        let mut state = LiveState::default();
+        assert!(state.apply(tick(2, 5)));
+        assert!(!state.apply(tick(1, 9)));
+        assert!(!state.apply(Update::Lifecycle(LiveMessage::Ended {
+            epoch: 1,
+            at: at(1)
+        })));
         assert!(state.ended.is_none());
         assert_eq!(
             state.frame.as_ref().map(|f| (f.epoch, f.tick)),
             Some((2, 5))
         );
         // The new owner's ticks start again from 1.
-        assert!(state.apply(part(3, 1, 0, 1, &[1]), &mut asm));
+        assert!(state.apply(tick(3, 1)));
         assert_eq!(
             state.frame.as_ref().map(|f| (f.epoch, f.tick)),
             Some((3, 1))
@@ -147,7 +166,7 @@ mod tests {
 
     #[test]
     fn lifecycle_messages_are_kept() {
-        let (mut state, mut asm) = (LiveState::default(), Assembler::default());
+        let mut state = LiveState::default();
         let messages = [
             LiveMessage::Waiting {
                 epoch: 1,
@@ -168,7 +187,7 @@ mod tests {
             },
         ];
         for message in messages {
-            assert!(state.apply(message, &mut asm));
+            assert!(state.apply(Update::Lifecycle(message)));
         }
         assert_eq!(state.waiting, Some((4, at(60))));
         assert_eq!(state.rescheduled, Some(at(120)));

@@ -8,8 +8,8 @@
 
 use super::state::LiveState;
 use apistos::ApiComponent;
-use bus_contracts::v1::frames::Standings;
-use bus_contracts::v1::{Standing, WorkoutState};
+use bus_contracts::v1::WorkoutState;
+use bus_contracts::v1::frames::{Entry, Standings};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -299,25 +299,30 @@ impl Follower {
 /// The place at `index` (0 is the top) as `viewer` sees it: hidden trainees are anonymous to
 /// everyone but themselves.
 fn place(standings: &Standings, index: usize, viewer: Uuid) -> Option<Place> {
-    let Standing(user, energy, rating, name) = standings.entries.get(index)?;
+    let Entry {
+        user,
+        energy,
+        rating,
+        name,
+    } = standings.get(index)?;
     let rank = u32::try_from(index + 1).unwrap_or(u32::MAX);
-    let (user_id, display_name) = match (name, *user == viewer) {
-        (Some(name), _) => (Some(*user), name.clone()),
-        (None, true) => (Some(*user), ANONYMOUS.to_owned()),
+    let (user_id, display_name) = match (name, user == viewer) {
+        (Some(name), _) => (Some(user), name.to_owned()),
+        (None, true) => (Some(user), ANONYMOUS.to_owned()),
         (None, false) => (None, ANONYMOUS.to_owned()),
     };
     Some(Place {
         rank,
         user_id,
         display_name,
-        energy: *energy,
-        rating: *rating,
+        energy,
+        rating,
     })
 }
 
 /// The first `limit` places of a tick, best first, as `viewer` sees them (the trainer's board).
 pub fn places(standings: &Standings, viewer: Uuid, limit: usize) -> Vec<Place> {
-    (0..limit.min(standings.entries.len()))
+    (0..limit.min(standings.len()))
         .filter_map(|index| place(standings, index, viewer))
         .collect()
 }
@@ -325,17 +330,15 @@ pub fn places(standings: &Standings, viewer: Uuid, limit: usize) -> Vec<Place> {
 /// `viewer`'s view of a tick.
 pub fn slice(standings: &Standings, viewer: Uuid) -> FrameView {
     let place = |index: usize| place(standings, index, viewer);
-    let top = (0..TOP_N.min(standings.entries.len()))
-        .filter_map(place)
-        .collect();
-    let mine = standings.index.get(&viewer).copied();
+    let top = (0..TOP_N.min(standings.len())).filter_map(place).collect();
+    let mine = standings.position(viewer);
     let me = mine.and_then(place).map(|p| MyPlace {
         rank: p.rank,
         energy: p.energy,
         rating: p.rating,
     });
     let around = mine.map_or_else(Vec::new, |i| {
-        let last = (i + NEIGHBOURS).min(standings.entries.len().saturating_sub(1));
+        let last = (i + NEIGHBOURS).min(standings.len().saturating_sub(1));
         (i.saturating_sub(NEIGHBOURS)..=last)
             .filter_map(place)
             .collect()
@@ -356,7 +359,7 @@ pub fn slice(standings: &Standings, viewer: Uuid) -> FrameView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bus_contracts::v1::SampleCounts;
+    use crate::live::state::tests::named_tick;
     use std::sync::Arc;
 
     fn at(s: i64) -> DateTime<Utc> {
@@ -369,22 +372,10 @@ mod tests {
 
     /// 20 trainees, user(1) best; even-numbered ones hide.
     fn standings(tick: u64) -> Standings {
-        let entries: Vec<Standing> = (1..=20u128)
-            .map(|n| {
-                let name = (n % 2 == 1).then(|| format!("T{n}"));
-                Standing(user(n), 1000 - n as i64, 50, name)
-            })
-            .collect();
-        let index = entries.iter().enumerate().map(|(i, s)| (s.0, i)).collect();
-        Standings {
-            epoch: 1,
-            tick,
-            at: at(tick as i64),
-            participants: 20,
-            samples: SampleCounts::default(),
-            entries,
-            index,
-        }
+        let users: Vec<u128> = (1..=20).collect();
+        let mut standings = named_tick(1, tick, &users, |n| (n % 2 == 1).then(|| format!("T{n}")));
+        standings.at = at(tick as i64);
+        standings
     }
 
     fn initial(state: WorkoutState) -> Initial {

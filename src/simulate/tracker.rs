@@ -2,9 +2,8 @@
 //! after their intended send), and what the workout's owner counted.
 
 use super::wearable::Latencies;
+use crate::live::follow::Follower;
 use crate::live::state::LiveState;
-use bus_contracts::v1::frames::Assembler;
-use bus_contracts::v1::live_codec;
 use futures_util::StreamExt as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -42,17 +41,22 @@ pub fn lock(tracker: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
 }
 
 /// Folds the live subject into the tracker: every complete tick settles pending samples.
-pub async fn follow(mut frames: async_nats::Subscriber, tracker: Arc<Mutex<Tracker>>) {
-    let (mut state, mut assembler) = (LiveState::default(), Assembler::default());
+/// `follower` names the ticks (it asks the owner for the roster as a service would).
+pub async fn follow(
+    mut frames: async_nats::Subscriber,
+    mut follower: Follower,
+    tracker: Arc<Mutex<Tracker>>,
+) {
+    let mut state = LiveState::default();
     let mut bytes = 0;
     while let Some(message) = frames.next().await {
         let at = Instant::now();
         bytes += message.payload.len() as u64;
-        let Ok(message) = live_codec::decode(&message.payload) else {
+        let Ok(Some(update)) = follower.read(&message.payload).await else {
             continue;
         };
         let before = state.frame.as_ref().map(|f| (f.epoch, f.tick));
-        state.apply(message, &mut assembler);
+        state.apply(update);
         let Some(frame) = state.frame.clone() else {
             continue;
         };
@@ -70,8 +74,8 @@ pub async fn follow(mut frames: async_nats::Subscriber, tracker: Arc<Mutex<Track
             t.last_accepted_at = Some(at);
         }
         t.samples = (frame.samples.accepted, frame.samples.rejected);
-        for standing in &frame.entries {
-            t.latencies.observed(standing.0, standing.1, at);
+        for entry in frame.iter() {
+            t.latencies.observed(entry.user, entry.energy, at);
         }
     }
 }

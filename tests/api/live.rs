@@ -1545,3 +1545,83 @@ async fn cultfit_simulate_refuses_more_websocket_followers_than_followers() {
         "{stderr}"
     );
 }
+
+/// Registers a trainee named `full_name`, books and joins `id`.
+async fn named_trainee_in(app: &ApiClient, id: &str, full_name: &str) -> Value {
+    let mut body = crate::helpers::registration("trainee");
+    body["full_name"] = json!(full_name);
+    let response = app.register(&body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let trainee: Value = response.json().await.expect("session json");
+    let booked = app.book(token(&trainee), id).await;
+    assert_eq!(booked.status(), StatusCode::CREATED);
+    let joined = app.join_workout(token(&trainee), id).await;
+    assert_eq!(joined.status(), StatusCode::OK);
+    trainee
+}
+
+/// (user_id, display_name) of every place in a leaderboard's top, sorted.
+fn named_places(board: &Value) -> Vec<(String, String)> {
+    let mut places: Vec<(String, String)> = board["top"]
+        .as_array()
+        .map(|top| {
+            top.iter()
+                .map(|p| {
+                    let who = p["user_id"].as_str().unwrap_or("-").to_owned();
+                    (who, p["display_name"].as_str().unwrap_or("").to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    places.sort();
+    places
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_reach_the_board_through_the_roster_late_joiners_too_and_hidden_ones_stay_anonymous()
+{
+    // Frames name board slots; the api node asks the owner who holds them when they change.
+    let app = fast_ticking_app().await;
+    let class = waiting_class(&app, 0).await;
+    let asha = named_trainee_in(&app, &class.id, "Asha Verma").await;
+    let hidden = named_trainee_in(&app, &class.id, "Hidden Person").await;
+    let response = app
+        .patch_me(token(&hidden), &json!({"hide_from_leaderboard": true}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let class = start(&app, class).await;
+    let trainer = token(&class.trainer);
+    let expected = |named: &[&Value]| {
+        let mut places: Vec<(String, String)> = named
+            .iter()
+            .map(|t| {
+                (
+                    user_id(t).to_owned(),
+                    t["user"]["full_name"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .chain([("-".to_owned(), "Anonymous".to_owned())])
+            .collect();
+        places.sort();
+        places
+    };
+    let before = expected(&[&asha]);
+    let board = leaderboard_until(&app, trainer, &class.id, |b| named_places(b) == before).await;
+    assert_eq!(named_places(&board), before, "{board}");
+
+    // A trainee who joins the live session takes a new slot: the next frames name them too.
+    let ravi = named_trainee_in(&app, &class.id, "Ravi Kumar").await;
+    let after = expected(&[&asha, &ravi]);
+    let board = leaderboard_until(&app, trainer, &class.id, |b| named_places(b) == after).await;
+    assert_eq!(named_places(&board), after, "{board}");
+    assert_eq!(board["participants"], 3);
+
+    // The hidden trainee sees themself (and nobody else sees who they are).
+    let own = leaderboard(&app, token(&hidden), &class.id).await;
+    let me_in_top = own["top"].as_array().into_iter().flatten().any(|p| {
+        p["user_id"].as_str() == Some(user_id(&hidden)) && p["display_name"] == "Anonymous"
+    });
+    assert!(me_in_top, "{own}");
+    let pages = counter(&app, "cultfit_live_roster_pages_total{outcome=\"ok\"}").await;
+    assert!(pages >= 2.0, "the roster was asked for as it grew: {pages}");
+}

@@ -18,14 +18,15 @@
 use super::live::LiveHandle;
 use super::state::{Command, Event, Presence, Workout};
 use super::store;
-use crate::entity::{CommandError, Entity, EntityActor, Outcome, ready, to_value};
+use crate::entity::{CommandError, Entity, EntityActor, Outcome, detached, ready, to_value};
 use crate::env::Env;
 use crate::live::summary::summarize;
 use crate::placement::lease::Fence;
 use actix::ActorFutureExt as _;
+use bus_contracts::ErrorCode;
 use bus_contracts::subjects;
 use bus_contracts::v1::{
-    ActorKind, Booking, JoinState, Joined, LiveMessage, WorkoutCommand, WorkoutState,
+    ActorKind, Booking, JoinState, Joined, LiveMessage, WireError, WorkoutCommand, WorkoutState,
     WorkoutStatus, live_codec,
 };
 use chrono::DateTime;
@@ -79,6 +80,9 @@ impl Entity for WorkoutEntity {
     }
 
     fn handle(&mut self, command: WorkoutCommand, env: &Arc<Env>, epoch: u64) -> Outcome<Self> {
+        if let WorkoutCommand::Roster { from } = command {
+            return self.roster(from);
+        }
         let Some(command) = to_domain(command) else {
             return ready(to_value(&status(&self.workout, epoch)));
         };
@@ -236,6 +240,27 @@ impl WorkoutEntity {
         ));
     }
 
+    /// Who holds the live board's slots from `from` on: a `RosterPage`, for readers of the live
+    /// subject (frames name slots). Refused while not live, and while the board is not in place.
+    fn roster(&self, from: u32) -> Outcome<Self> {
+        let Some(live) = &self.live else {
+            return ready(Err(CommandError::Rejected(WireError::new(
+                ErrorCode::InvalidState,
+                "the workout is not live",
+            ))));
+        };
+        let page = live.roster(from);
+        detached(async move {
+            match page.await {
+                Some(page) => to_value(&page),
+                None => Err(CommandError::Rejected(WireError::new(
+                    ErrorCode::Unavailable,
+                    "the live board is not in place yet",
+                ))),
+            }
+        })
+    }
+
     /// Presence changed since the last write, now to be written.
     fn take_unsaved_presence(&mut self) -> Vec<(Uuid, Presence)> {
         let workout = &self.workout;
@@ -304,7 +329,7 @@ fn to_domain(command: WorkoutCommand) -> Option<Command> {
         WorkoutCommand::Leave { trainee_id } => Command::Leave {
             trainee: trainee_id,
         },
-        WorkoutCommand::Get => return None,
+        WorkoutCommand::Get | WorkoutCommand::Roster { .. } => return None,
     })
 }
 

@@ -17,7 +17,7 @@
 use super::live_snapshots::{Loaded, Snapshots};
 use crate::env::Env;
 use crate::live::board::{Applied, Board, HistoryBlock, TS_SLACK_MS};
-use crate::live::frame::frames;
+use crate::live::frame::{frames, roster};
 use crate::metrics;
 use crate::placement::lease::Fence;
 use actix::prelude::*;
@@ -25,7 +25,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use bus_contracts::subjects;
 use bus_contracts::v1::energy::{self, Rejection};
 use bus_contracts::v1::frames::Tick;
-use bus_contracts::v1::{SampleCounts, live_codec};
+use bus_contracts::v1::{RosterPage, SampleCounts, live_codec};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use std::collections::HashMap;
@@ -72,6 +72,12 @@ pub struct Finish {
     pub at: DateTime<Utc>,
 }
 
+/// Who holds the board's slots from the given one on (a page); `None` until the board is in
+/// place, and once it is finishing.
+#[derive(Message)]
+#[rtype(result = "Option<RosterPage>")]
+pub struct Roster(pub u32);
+
 /// Stops without answering (the workout actor went away).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -101,8 +107,10 @@ impl LiveHandle {
                 fence,
                 started_at,
                 board,
+                board_id: Uuid::new_v4(),
                 names: HashMap::new(),
                 named_slots: 0,
+                names_settled: 0,
                 naming: false,
                 counts: SampleCounts::default(),
                 tick: 0,
@@ -123,6 +131,13 @@ impl LiveHandle {
     /// Puts a late joiner on the board.
     pub fn add(&self, trainee: Uuid) {
         self.0.do_send(AddParticipant(trainee));
+    }
+
+    /// Who holds the board's slots from `from` on, see [`Roster`]; `None` if the session is gone
+    /// or has no board to tell of.
+    pub fn roster(&self, from: u32) -> impl Future<Output = Option<RosterPage>> + 'static {
+        let request = self.0.send(Roster(from));
+        async move { request.await.ok().flatten() }
     }
 
     /// The final board, see [`Finish`]; `None` if the session is gone.
@@ -146,10 +161,15 @@ pub struct LiveSession {
     fence: Fence,
     started_at: DateTime<Utc>,
     board: Board,
+    /// This board's id on frames and roster pages: readers know slots only within it (a board
+    /// started again, on this owner or another, is another board).
+    board_id: Uuid,
     /// Display names (`None`: hidden from leaderboards), looked up in batches.
     names: HashMap<Uuid, Option<String>>,
     /// Slots below this were looked up (or are being).
     named_slots: u32,
+    /// Slots below this have their names in `names` (what frames tell readers as `named`).
+    names_settled: u32,
     naming: bool,
     counts: SampleCounts,
     tick: u64,
@@ -450,11 +470,12 @@ impl LiveSession {
         let ranking = self.board.rank();
         let tick = Tick {
             epoch: self.epoch,
+            board: self.board_id,
             tick: self.tick,
             at: Utc::now(),
             samples: self.counts,
         };
-        let payloads: Vec<Vec<u8>> = frames(&self.board, &ranking, &self.names, tick)
+        let payloads: Vec<Vec<u8>> = frames(&self.board, &ranking, self.names_settled, tick)
             .into_iter()
             .map(|frame| live_codec::encode_frame(&frame))
             .collect();
@@ -490,7 +511,10 @@ impl LiveSession {
             actix::fut::wrap_future(lookup).map(move |found, act: &mut Self, _| {
                 act.naming = false;
                 match found {
-                    Ok(found) => act.names.extend(found),
+                    Ok(found) => {
+                        act.names.extend(found);
+                        act.names_settled = to;
+                    }
                     Err(err) => {
                         act.named_slots = from; // try these again next tick
                         tracing::warn!(error = %err, "display name lookup failed");
@@ -553,6 +577,18 @@ impl Handler<AddParticipant> for LiveSession {
 
     fn handle(&mut self, AddParticipant(user): AddParticipant, _: &mut Self::Context) {
         self.board.add_participant(user);
+    }
+}
+
+impl Handler<Roster> for LiveSession {
+    type Result = Option<RosterPage>;
+
+    fn handle(&mut self, Roster(from): Roster, _: &mut Self::Context) -> Self::Result {
+        if !self.ready || self.finishing.is_some() {
+            return None;
+        }
+        let named = self.names_settled;
+        Some(roster(&self.board, self.board_id, &self.names, from, named))
     }
 }
 

@@ -14,9 +14,9 @@
 
 use anyhow::{Context, bail};
 use bus_contracts::subjects;
-use bus_contracts::v1::frames::Assembler;
-use bus_contracts::v1::{ActorKind, live_codec};
+use bus_contracts::v1::ActorKind;
 use chrono::{TimeDelta, Utc};
+use cultfit::live::follow::Follower;
 use cultfit::live::state::LiveState;
 use futures_util::StreamExt as _;
 use serde_json::json;
@@ -99,7 +99,11 @@ pub async fn run(setup: Setup<'_>) -> anyhow::Result<()> {
 
     let frames = Arc::new(Mutex::new(Frames::default()));
     let live = nats.subscribe(subjects::workout_live(workout)).await?;
-    tokio::spawn(follow(live, frames.clone()));
+    tokio::spawn(follow(
+        live,
+        Follower::new(nats.clone(), workout),
+        frames.clone(),
+    ));
 
     // Samples of the pre-filled hour.
     let total = (participants as u64) * seconds;
@@ -265,14 +269,18 @@ async fn wait(
     bail!("gave up after {} s", limit.as_secs())
 }
 
-async fn follow(mut live: async_nats::Subscriber, frames: Arc<Mutex<Frames>>) {
-    let (mut state, mut assembler) = (LiveState::default(), Assembler::default());
+async fn follow(
+    mut live: async_nats::Subscriber,
+    mut follower: Follower,
+    frames: Arc<Mutex<Frames>>,
+) {
+    let mut state = LiveState::default();
     while let Some(message) = live.next().await {
-        let Ok(message) = live_codec::decode(&message.payload) else {
+        let Ok(Some(update)) = follower.read(&message.payload).await else {
             continue;
         };
         let before = state.frame.as_ref().map(|f| (f.epoch, f.tick));
-        state.apply(message, &mut assembler);
+        state.apply(update);
         if let Some(frame) = &state.frame
             && before != Some((frame.epoch, frame.tick))
         {

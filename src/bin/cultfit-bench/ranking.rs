@@ -2,10 +2,10 @@
 
 use anyhow::{Context, bail};
 use bus_contracts::v1::frames::Tick;
-use bus_contracts::v1::{LiveMessage, SampleCounts, live_codec};
+use bus_contracts::v1::{NamedFrame, Placed, SampleCounts, Standing, live_codec};
 use chrono::Utc;
 use cultfit_actors::live::board::{Applied, Board};
-use cultfit_actors::live::frame::frames;
+use cultfit_actors::live::frame::{frames, roster};
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -164,15 +164,18 @@ fn ranking_cultfit(
     Ok((outcome, board))
 }
 
-/// What one tick of `board` puts on the live subject for the api nodes: every part's payload,
-/// in the binary form the owner publishes and in the JSON form it replaced. Everyone is named
-/// (`Trainee` and a number: a 13-character name, about the median of the seed data's).
-fn frame_bytes(board: &Board) -> (usize, usize) {
+/// What `board` puts on the live subject for the api nodes: (every part of one tick as the owner
+/// publishes it, slots only; the roster every reader asks for once, as JSON pages; one tick in
+/// the older form that named everyone in every frame, binary). Everyone is named (`Trainee` and a
+/// number: a 13-character name, about the median of the seed data's).
+fn frame_bytes(board: &Board) -> (usize, usize, usize) {
     let names: HashMap<Uuid, Option<String>> = (0..board.len() as u32)
         .map(|slot| (board.user(slot), Some(format!("Trainee {slot:05}"))))
         .collect();
+    let id = Uuid::now_v7();
     let tick = Tick {
         epoch: 1,
+        board: id,
         tick: 600,
         at: Utc::now(),
         samples: SampleCounts {
@@ -180,16 +183,46 @@ fn frame_bytes(board: &Board) -> (usize, usize) {
             rejected: 12,
         },
     };
-    let parts = frames(board, &board.rank(), &names, tick);
-    let binary = parts
+    let ranking = board.rank();
+    let participants = board.len() as u32;
+    let parts = frames(board, &ranking, participants, tick);
+    let slots = parts
         .iter()
         .map(|p| live_codec::encode_frame(p).len())
         .sum();
-    let json = parts
+    let mut roster_bytes = 0;
+    let mut from = 0;
+    while from < participants {
+        let page = roster(board, id, &names, from, participants);
+        from += page.entries.len() as u32;
+        roster_bytes += serde_json::to_vec(&page).map_or(0, |j| j.len());
+    }
+    let named = parts
         .into_iter()
-        .map(|p| serde_json::to_vec(&LiveMessage::Frame(p)).map_or(0, |j| j.len()))
+        .map(|p| {
+            let standings = p
+                .standings
+                .iter()
+                .map(|&Placed(slot, energy, rating)| {
+                    let user = board.user(slot);
+                    Standing(user, energy, rating, names.get(&user).cloned().flatten())
+                })
+                .collect();
+            let named = NamedFrame {
+                epoch: p.epoch,
+                tick: p.tick,
+                at: p.at,
+                participants: p.participants,
+                samples: p.samples,
+                part: p.part,
+                parts: p.parts,
+                offset: p.offset,
+                standings,
+            };
+            postcard::to_extend(&named, vec![live_codec::FRAME_V1]).map_or(0, |b| b.len())
+        })
         .sum();
-    (binary, json)
+    (slots, roster_bytes, named)
 }
 
 /// Commands per Redis pipeline.
@@ -321,11 +354,13 @@ pub async fn run(
         redis_cpu.map_or("unknown".to_owned(), |cpu| format!("{cpu:.3} s")),
         theirs.total.as_secs_f64(),
     );
-    let (binary, json) = frame_bytes(&board);
+    let (slots, roster, named) = frame_bytes(&board);
+    let each = |bytes: usize| bytes as f64 / participants as f64;
     println!(
-        "live subject per tick at {participants} participants: {binary} B binary ({:.1} B each), {json} B as JSON ({:.1} B each)",
-        binary as f64 / participants as f64,
-        json as f64 / participants as f64,
+        "live subject at {participants} participants: {slots} B a tick ({:.1} B each); the roster once, {roster} B ({:.1} B each); names in every frame (before) {named} B a tick ({:.1} B each)",
+        each(slots),
+        each(roster),
+        each(named),
     );
     if ours.check == 0 || theirs.check == 0 {
         bail!("a side produced no views");
