@@ -3,7 +3,8 @@
 //!
 //! It reads the workout's samples from the `ENERGY` stream through a JetStream ordered consumer
 //! (attached with `add_stream` in bounded batches, never a `do_send` per sample), folds them into
-//! the [`Board`], and every tick publishes the ranking on the live subject. Start, restart and
+//! the [`Board`], and every tick publishes the ranking on the live subject, places naming board
+//! slots; readers ask who holds them ([`Roster`], through the workout actor) once per change. Start, restart and
 //! failover are one path: the session first looks for a snapshot of its board
 //! ([`live_snapshots`](super::live_snapshots), written every `CULTFIT_SNAPSHOT_SECS`); with one,
 //! it restores every participant's state and reads the stream from just after what the snapshot

@@ -402,12 +402,17 @@ async fn write_results(
         .iter()
         .map(|r| i32::try_from(r.active_seconds).unwrap_or(i32::MAX))
         .collect();
-    // Arrays of arrays cannot be UNNESTed into rows, so the per-minute ratings travel as JSON
-    // (60 an hour); the per-second curve goes packed, as it is stored.
-    let per_minute: Vec<serde_json::Value> = results
-        .iter()
-        .map(|r| serde_json::json!(r.per_minute_rating))
-        .collect();
+    // Arrays of arrays cannot be UNNESTed into rows, so the per-minute ratings travel as one flat
+    // array that each row slices (its 1-based bounds beside it): no text to parse per element.
+    // The per-second curve goes packed, as it is stored.
+    let mut per_minute: Vec<f32> = Vec::new();
+    let mut minutes_from: Vec<i32> = Vec::with_capacity(results.len());
+    let mut minutes_to: Vec<i32> = Vec::with_capacity(results.len());
+    for r in results {
+        minutes_from.push(i32::try_from(per_minute.len() + 1).unwrap_or(i32::MAX));
+        per_minute.extend_from_slice(&r.per_minute_rating);
+        minutes_to.push(i32::try_from(per_minute.len()).unwrap_or(i32::MAX));
+    }
     let curves: Vec<Vec<u8>> = results
         .iter()
         .map(|r| curve::pack(&r.energy_curve))
@@ -427,9 +432,9 @@ async fn write_results(
         "INSERT INTO results (workout_id, trainee_id, rank, energy, calories, active_seconds,
                               per_minute_rating, energy_curve_packed, body_metrics)
          SELECT $1, u.trainee_id, u.rank, u.energy, u.calories, u.active_seconds,
-                ARRAY(SELECT jsonb_array_elements_text(u.per_minute)::real), u.curve, u.body
-         FROM unnest($2::uuid[], $3::int[], $4::bigint[], $5::real[], $6::int[], $7::jsonb[], $8::bytea[], $9::jsonb[])
-              AS u(trainee_id, rank, energy, calories, active_seconds, per_minute, curve, body)
+                ($10::real[])[u.minutes_from:u.minutes_to], u.curve, u.body
+         FROM unnest($2::uuid[], $3::int[], $4::bigint[], $5::real[], $6::int[], $7::int[], $8::int[], $9::bytea[], $11::jsonb[])
+              AS u(trainee_id, rank, energy, calories, active_seconds, minutes_from, minutes_to, curve, body)
          ON CONFLICT (workout_id, trainee_id) DO UPDATE SET
              rank = EXCLUDED.rank, energy = EXCLUDED.energy, calories = EXCLUDED.calories,
              active_seconds = EXCLUDED.active_seconds, per_minute_rating = EXCLUDED.per_minute_rating,
@@ -441,8 +446,10 @@ async fn write_results(
         &energy,
         &calories,
         &active,
-        &per_minute,
+        &minutes_from,
+        &minutes_to,
         &curves,
+        &per_minute,
         &bodies,
     )
     .execute(&mut *tx)
