@@ -8,7 +8,12 @@ use super::follow::Update;
 use bus_contracts::v1::LiveMessage;
 use bus_contracts::v1::frames::Standings;
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
+use serde_json::value::RawValue;
+use std::sync::{Arc, OnceLock};
+
+/// The newest tick's top as every viewer outside it sees it, encoded by the first client that
+/// needs it (see `view::Top`); `None` inside if it could not be encoded.
+pub type SharedTop = Arc<OnceLock<Option<Arc<RawValue>>>>;
 
 /// The newest known state of a workout's live session.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +32,8 @@ pub struct LiveState {
     pub cancelled: Option<Option<String>>,
     /// The newest complete tick.
     pub frame: Option<Arc<Standings>>,
+    /// Its top, encoded once for all clients (a new one with every tick).
+    pub shared_top: SharedTop,
 }
 
 impl LiveState {
@@ -51,6 +58,7 @@ impl LiveState {
         match update {
             Update::Tick(standings) if self.is_newer(&standings) => {
                 self.frame = Some(Arc::new(standings));
+                self.shared_top = SharedTop::default();
             }
             Update::Tick(_) => return false,
             Update::Lifecycle(message) => match message {

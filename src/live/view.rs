@@ -6,13 +6,15 @@
 //! only ever sees the newest), it emits each lifecycle change once and in order: waiting room,
 //! `started`, frames, then `ended` or `cancelled`.
 
-use super::state::LiveState;
+use super::state::{LiveState, SharedTop};
 use apistos::ApiComponent;
 use bus_contracts::v1::WorkoutState;
 use bus_contracts::v1::frames::{Entry, Standings};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
+use serde_json::value::RawValue;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Places shown from the top of the board.
@@ -90,7 +92,8 @@ pub struct FrameView {
     /// Everyone ranked.
     pub participants: u32,
     /// The best [`TOP_N`].
-    pub top: Vec<Place>,
+    #[schemars(with = "Vec<Place>")]
+    pub top: Top,
     /// The viewer's own place, if they are on the board.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub me: Option<MyPlace>,
@@ -100,6 +103,47 @@ pub struct FrameView {
     pub samples_accepted: u64,
     /// See `samples_accepted`.
     pub samples_rejected: u64,
+}
+
+/// The best [`TOP_N`] places of a tick as one viewer sees them: cut for this viewer, or the
+/// tick's top as everyone outside it sees it, encoded once per tick for all of a node's clients
+/// (at 10 000 clients, cutting and encoding the same ten places for each was most of the work of
+/// a frame). Both encode as the same JSON array.
+#[derive(Clone, Debug)]
+pub enum Top {
+    /// Cut for this viewer.
+    Places(Vec<Place>),
+    /// The tick's shared top, already JSON.
+    Encoded(Arc<RawValue>),
+}
+
+impl Top {
+    /// The places, unless they are already encoded.
+    pub fn places(&self) -> Option<&[Place]> {
+        match self {
+            Top::Places(places) => Some(places),
+            Top::Encoded(_) => None,
+        }
+    }
+}
+
+impl PartialEq for Top {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Top::Places(a), Top::Places(b)) => a == b,
+            (Top::Encoded(a), Top::Encoded(b)) => a.get() == b.get(),
+            _ => false,
+        }
+    }
+}
+
+impl Serialize for Top {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Top::Places(places) => places.serialize(serializer),
+            Top::Encoded(json) => json.serialize(serializer),
+        }
+    }
 }
 
 /// One event for a client, before the transport (SSE or WebSocket) encodes it.
@@ -283,9 +327,11 @@ impl Follower {
             && self.tick != Some((frame.epoch, frame.tick))
         {
             self.tick = Some((frame.epoch, frame.tick));
-            steps.push(Step::Send(ClientEvent::Frame(Box::new(slice(
+            let top = shared_top(frame, self.viewer, &state.shared_top);
+            steps.push(Step::Send(ClientEvent::Frame(Box::new(cut(
                 frame,
                 self.viewer,
+                top,
             )))));
         }
         if let Some(at) = state.ended {
@@ -329,8 +375,32 @@ pub fn places(standings: &Standings, viewer: Uuid, limit: usize) -> Vec<Place> {
 
 /// `viewer`'s view of a tick.
 pub fn slice(standings: &Standings, viewer: Uuid) -> FrameView {
+    cut(standings, viewer, None)
+}
+
+/// The tick's top, encoded once and shared through `cache`, when `viewer` sees it as everyone
+/// outside it does; `None` for a viewer who is in it anonymously (they see their own id there).
+fn shared_top(standings: &Standings, viewer: Uuid, cache: &SharedTop) -> Option<Top> {
+    let own = standings
+        .position(viewer)
+        .filter(|&i| i < TOP_N)
+        .and_then(|i| standings.get(i));
+    if own.is_some_and(|entry| entry.name.is_none()) {
+        return None;
+    }
+    let encoded = cache.get_or_init(|| {
+        let outsider = places(standings, Uuid::nil(), TOP_N);
+        // Places of numbers and strings always encode.
+        let json = serde_json::to_string(&outsider).unwrap_or_else(|_| "[]".to_owned());
+        RawValue::from_string(json).map(Arc::from).ok()
+    });
+    encoded.clone().map(Top::Encoded)
+}
+
+/// `viewer`'s view of a tick, with `top` if already at hand.
+fn cut(standings: &Standings, viewer: Uuid, top: Option<Top>) -> FrameView {
     let place = |index: usize| place(standings, index, viewer);
-    let top = (0..TOP_N.min(standings.len())).filter_map(place).collect();
+    let top = top.unwrap_or_else(|| Top::Places(places(standings, viewer, TOP_N)));
     let mine = standings.position(viewer);
     let me = mine.and_then(place).map(|p| MyPlace {
         rank: p.rank,
@@ -399,12 +469,30 @@ mod tests {
     }
 
     #[test]
+    fn the_shared_top_encodes_as_each_viewer_would_see_it_and_hidden_ones_in_it_get_their_own() {
+        let standings = standings(4);
+        let cache = SharedTop::default();
+        let viewers = (1..=20u128).map(user).chain([user(99)]);
+        let mut shared = 0;
+        for viewer in viewers {
+            let top = shared_top(&standings, viewer, &cache);
+            shared += usize::from(top.is_some());
+            let streamed = serde_json::to_string(&cut(&standings, viewer, top));
+            let own = serde_json::to_string(&slice(&standings, viewer));
+            assert_eq!(streamed.ok(), own.ok(), "viewer {viewer}");
+        }
+        // Users 2, 4, …, 10 hide and are in the top: they get their own; everyone else shares.
+        assert_eq!(shared, 21 - 5);
+    }
+
+    #[test]
     fn a_viewer_sees_the_top_itself_and_its_neighbours_with_hidden_names_masked() {
         let view = slice(&standings(1), user(12));
-        assert_eq!(view.top.len(), TOP_N);
-        assert_eq!(view.top[0].user_id, Some(user(1)));
-        assert_eq!(view.top[1].user_id, None, "user 2 hides");
-        assert_eq!(view.top[1].display_name, ANONYMOUS);
+        let top = view.top.places().unwrap_or_default();
+        assert_eq!(top.len(), TOP_N);
+        assert_eq!(top[0].user_id, Some(user(1)));
+        assert_eq!(top[1].user_id, None, "user 2 hides");
+        assert_eq!(top[1].display_name, ANONYMOUS);
         assert_eq!(
             view.me,
             Some(MyPlace {
@@ -430,7 +518,7 @@ mod tests {
         assert_eq!(ranks, vec![18, 19, 20]);
         let trainer = slice(&standings(1), user(999));
         assert!(trainer.me.is_none() && trainer.around.is_empty());
-        assert_eq!(trainer.top.len(), TOP_N);
+        assert_eq!(trainer.top.places().map(<[Place]>::len), Some(TOP_N));
     }
 
     #[test]
