@@ -7,7 +7,7 @@
 //! newest state, so a slow one skips frames instead of queueing them.
 
 use super::access::EndedResult;
-use super::follow::Follower;
+use super::reader::LiveReader;
 use super::state::LiveState;
 use bus_contracts::subjects;
 use bus_contracts::v1::frames::Standings;
@@ -132,8 +132,8 @@ impl LiveHub {
             return Ok(channel); // someone subscribed meanwhile; ours is dropped
         }
         let (tx, rx) = watch::channel(LiveState::default());
-        let follower = Follower::new(self.nats.clone(), workout_id);
-        let task = tokio::spawn(follow(subscriber, follower, tx));
+        let reader = LiveReader::new(self.nats.clone(), workout_id);
+        let task = tokio::spawn(follow(subscriber, reader, tx));
         metrics::gauge!(SUBSCRIBED).increment(1.0);
         let channel = Arc::new(Channel {
             state: rx,
@@ -156,11 +156,11 @@ impl LiveHub {
 /// Folds the live subject's messages into the watch, until aborted.
 async fn follow(
     mut subscriber: async_nats::Subscriber,
-    mut follower: Follower,
+    mut reader: LiveReader,
     tx: watch::Sender<LiveState>,
 ) {
     while let Some(message) = subscriber.next().await {
-        match follower.read(&message.payload).await {
+        match reader.read(&message.payload).await {
             Ok(Some(update)) => {
                 tx.send_if_modified(|state| state.apply(update));
             }

@@ -1,7 +1,7 @@
 //! The api side of the live path: following a workout's live subject and serving each client its
 //! own view of it (routes in [`crate::routes::live`]).
 //!
-//! - [`follow`]: what each message of the live subject changes; complete ticks named through the
+//! - [`reader`]: what each message of the live subject changes; complete ticks named through the
 //!   roster, asked of the owner once per change (the parts are put together by
 //!   `bus_contracts::v1::frames`, beside the workers' split).
 //! - [`state`]: the newest state of one workout's session, folded from those updates (pure).
@@ -11,8 +11,8 @@
 //! - [`access`]: who may follow a workout, and the results for the `ended` event.
 
 pub mod access;
-pub mod follow;
 pub mod hub;
+pub mod reader;
 pub mod state;
 pub mod stream;
 pub mod view;

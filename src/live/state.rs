@@ -1,10 +1,10 @@
 //! [`LiveState`]: what an api node knows about one live workout, folded from the messages on its
 //! live subject: lifecycle changes, and the newest complete tick (put together and named by a
-//! [`Follower`](super::follow::Follower)). The hub keeps only the newest state per workout; each
+//! [`LiveReader`](super::reader::LiveReader)). The hub keeps only the newest state per workout; each
 //! client derives its own events from it (see [`super::view`]), so a slow client skips frames but
 //! never a lifecycle change.
 
-use super::follow::Update;
+use super::reader::Update;
 use bus_contracts::v1::LiveMessage;
 use bus_contracts::v1::frames::Standings;
 use chrono::{DateTime, Utc};

@@ -331,8 +331,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<bool> {
         .subscribe(bus_contracts::subjects::workout_live(id))
         .await?;
     let tracker = Arc::new(Mutex::new(Tracker::default()));
-    let follower = crate::live::follow::Follower::new(follower_nats.clone(), id);
-    let following = tokio::spawn(follow(frames, follower, tracker.clone()));
+    let reader = crate::live::reader::LiveReader::new(follower_nats.clone(), id);
+    let following = tokio::spawn(follow(frames, reader, tracker.clone()));
     let seen = Arc::new(Mutex::new(followers::Seen::default()));
     let streams: Vec<(followers::Transport, String)> = joins
         .iter()

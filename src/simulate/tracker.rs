@@ -2,7 +2,7 @@
 //! after their intended send), and what the workout's owner counted.
 
 use super::wearable::Latencies;
-use crate::live::follow::Follower;
+use crate::live::reader::LiveReader;
 use crate::live::state::LiveState;
 use futures_util::StreamExt as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -41,10 +41,10 @@ pub fn lock(tracker: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
 }
 
 /// Folds the live subject into the tracker: every complete tick settles pending samples.
-/// `follower` names the ticks (it asks the owner for the roster as a service would).
+/// `reader` names the ticks (it asks the owner for the roster as a service would).
 pub async fn follow(
     mut frames: async_nats::Subscriber,
-    mut follower: Follower,
+    mut reader: LiveReader,
     tracker: Arc<Mutex<Tracker>>,
 ) {
     let mut state = LiveState::default();
@@ -52,7 +52,7 @@ pub async fn follow(
     while let Some(message) = frames.next().await {
         let at = Instant::now();
         bytes += message.payload.len() as u64;
-        let Ok(Some(update)) = follower.read(&message.payload).await else {
+        let Ok(Some(update)) = reader.read(&message.payload).await else {
             continue;
         };
         let before = state.frame.as_ref().map(|f| (f.epoch, f.tick));

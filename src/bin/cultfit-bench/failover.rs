@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use bus_contracts::subjects;
 use bus_contracts::v1::ActorKind;
 use chrono::{TimeDelta, Utc};
-use cultfit::live::follow::Follower;
+use cultfit::live::reader::LiveReader;
 use cultfit::live::state::LiveState;
 use futures_util::StreamExt as _;
 use serde_json::json;
@@ -101,7 +101,7 @@ pub async fn run(setup: Setup<'_>) -> anyhow::Result<()> {
     let live = nats.subscribe(subjects::workout_live(workout)).await?;
     tokio::spawn(follow(
         live,
-        Follower::new(nats.clone(), workout),
+        LiveReader::new(nats.clone(), workout),
         frames.clone(),
     ));
 
@@ -271,12 +271,12 @@ async fn wait(
 
 async fn follow(
     mut live: async_nats::Subscriber,
-    mut follower: Follower,
+    mut reader: LiveReader,
     frames: Arc<Mutex<Frames>>,
 ) {
     let mut state = LiveState::default();
     while let Some(message) = live.next().await {
-        let Ok(Some(update)) = follower.read(&message.payload).await else {
+        let Ok(Some(update)) = reader.read(&message.payload).await else {
             continue;
         };
         let before = state.frame.as_ref().map(|f| (f.epoch, f.tick));

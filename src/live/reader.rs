@@ -1,11 +1,11 @@
-//! [`Follower`]: what a reader of a workout's live subject makes of each message, as an
+//! [`LiveReader`]: what a reader of a workout's live subject makes of each message, as an
 //! [`Update`] to fold into its [`LiveState`](super::state::LiveState).
 //!
 //! Frames name board slots, so a complete tick is shown only with a roster that covers it: when a
 //! tick names slots (or settled names) this reader does not know yet, it asks the workout's owner
 //! for them ([`WorkoutCommand::Roster`], a page at a time) before passing the tick on. That is one
 //! request per change per reader, not per client: an api node's 10 000 followers of a session
-//! share one `Follower`. A tick whose roster cannot be had is skipped (the next one asks again).
+//! share one `LiveReader`. A tick whose roster cannot be had is skipped (the next one asks again).
 
 use bus_contracts::subjects;
 use bus_contracts::v1::frames::{Assembler, Ranked, Standings};
@@ -32,7 +32,7 @@ pub enum Update {
 }
 
 /// See the module docs. One per followed workout per reader.
-pub struct Follower {
+pub struct LiveReader {
     nats: async_nats::Client,
     workout_id: Uuid,
     assembler: Assembler,
@@ -41,11 +41,11 @@ pub struct Follower {
     failing: bool,
 }
 
-impl Follower {
-    /// A follower of `workout_id`'s live subject, asking its owner over `nats` (service
+impl LiveReader {
+    /// A reader of `workout_id`'s live subject, asking its owner over `nats` (service
     /// credentials: the owner's command subject) for rosters.
     pub fn new(nats: async_nats::Client, workout_id: Uuid) -> Self {
-        Follower {
+        LiveReader {
             nats,
             workout_id,
             assembler: Assembler::default(),
