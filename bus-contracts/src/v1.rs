@@ -459,6 +459,21 @@ pub enum LiveMessage {
     },
 }
 
+impl LiveMessage {
+    /// The publishing owner's lease epoch.
+    pub fn epoch(&self) -> u64 {
+        match self {
+            LiveMessage::Waiting { epoch, .. }
+            | LiveMessage::Started { epoch, .. }
+            | LiveMessage::Ended { epoch, .. }
+            | LiveMessage::Cancelled { epoch, .. }
+            | LiveMessage::Rescheduled { epoch, .. } => *epoch,
+            LiveMessage::Frame(frame) => frame.epoch,
+            LiveMessage::NamedFrame(frame) => frame.epoch,
+        }
+    }
+}
+
 /// A tick's ranking, or one part of it: a large session's standings are split over several
 /// messages (each at most [`Frame::MAX_STANDINGS`] entries) so none exceeds NATS's payload limit;
 /// [`frames`] splits and reassembles them. Places name board slots; who holds a slot (and their

@@ -41,15 +41,9 @@ impl LiveState {
     pub fn apply(&mut self, update: Update) -> bool {
         let epoch = match &update {
             Update::Tick(standings) => standings.epoch,
-            Update::Lifecycle(
-                LiveMessage::Waiting { epoch, .. }
-                | LiveMessage::Started { epoch, .. }
-                | LiveMessage::Ended { epoch, .. }
-                | LiveMessage::Cancelled { epoch, .. }
-                | LiveMessage::Rescheduled { epoch, .. },
-            ) => *epoch,
             // Parts of ticks reach readers as `Update::Tick`, whole and named.
             Update::Lifecycle(LiveMessage::Frame(_) | LiveMessage::NamedFrame(_)) => return false,
+            Update::Lifecycle(message) => message.epoch(),
         };
         if epoch < self.epoch {
             return false; // a previous owner's late message, after a failover

@@ -327,10 +327,12 @@ impl Follower {
             && self.tick != Some((frame.epoch, frame.tick))
         {
             self.tick = Some((frame.epoch, frame.tick));
-            let top = shared_top(frame, self.viewer, &state.shared_top);
+            let mine = frame.position(self.viewer);
+            let top = shared_top(frame, mine, &state.shared_top);
             steps.push(Step::Send(ClientEvent::Frame(Box::new(cut(
                 frame,
                 self.viewer,
+                mine,
                 top,
             )))));
         }
@@ -375,16 +377,14 @@ pub fn places(standings: &Standings, viewer: Uuid, limit: usize) -> Vec<Place> {
 
 /// `viewer`'s view of a tick.
 pub fn slice(standings: &Standings, viewer: Uuid) -> FrameView {
-    cut(standings, viewer, None)
+    cut(standings, viewer, standings.position(viewer), None)
 }
 
-/// The tick's top, encoded once and shared through `cache`, when `viewer` sees it as everyone
-/// outside it does; `None` for a viewer who is in it anonymously (they see their own id there).
-fn shared_top(standings: &Standings, viewer: Uuid, cache: &SharedTop) -> Option<Top> {
-    let own = standings
-        .position(viewer)
-        .filter(|&i| i < TOP_N)
-        .and_then(|i| standings.get(i));
+/// The tick's top, encoded once and shared through `cache`, when a viewer whose own place is
+/// `mine` sees it as everyone outside it does; `None` for a viewer who is in it anonymously
+/// (they see their own id there).
+fn shared_top(standings: &Standings, mine: Option<usize>, cache: &SharedTop) -> Option<Top> {
+    let own = mine.filter(|&i| i < TOP_N).and_then(|i| standings.get(i));
     if own.is_some_and(|entry| entry.name.is_none()) {
         return None;
     }
@@ -397,11 +397,10 @@ fn shared_top(standings: &Standings, viewer: Uuid, cache: &SharedTop) -> Option<
     encoded.clone().map(Top::Encoded)
 }
 
-/// `viewer`'s view of a tick, with `top` if already at hand.
-fn cut(standings: &Standings, viewer: Uuid, top: Option<Top>) -> FrameView {
+/// `viewer`'s view of a tick, given their place (`mine`) and `top` if already at hand.
+fn cut(standings: &Standings, viewer: Uuid, mine: Option<usize>, top: Option<Top>) -> FrameView {
     let place = |index: usize| place(standings, index, viewer);
     let top = top.unwrap_or_else(|| Top::Places(places(standings, viewer, TOP_N)));
-    let mine = standings.position(viewer);
     let me = mine.and_then(place).map(|p| MyPlace {
         rank: p.rank,
         energy: p.energy,
@@ -475,9 +474,10 @@ mod tests {
         let viewers = (1..=20u128).map(user).chain([user(99)]);
         let mut shared = 0;
         for viewer in viewers {
-            let top = shared_top(&standings, viewer, &cache);
+            let mine = standings.position(viewer);
+            let top = shared_top(&standings, mine, &cache);
             shared += usize::from(top.is_some());
-            let streamed = serde_json::to_string(&cut(&standings, viewer, top));
+            let streamed = serde_json::to_string(&cut(&standings, viewer, mine, top));
             let own = serde_json::to_string(&slice(&standings, viewer));
             assert_eq!(streamed.ok(), own.ok(), "viewer {viewer}");
         }
