@@ -15,6 +15,7 @@ mod live;
 mod operations;
 mod placement;
 mod private_pg;
+mod sample_feed;
 mod saturation;
 mod supervision;
 mod tokens;

@@ -12,9 +12,16 @@
 //! the workout's start. Either way a new owner rebuilds exactly the same board (samples carry
 //! cumulative energy and `seq`, so replayed and duplicated samples change nothing).
 //!
+//! Once its consumer has nothing pending, the session hands over to the worker's one shared
+//! consumer ([`live_feed`](super::live_feed)) and drops its own: a worker with 200 live sessions
+//! then costs nats-server one filtered consumer, not 200. A handed-over session knows it has read
+//! everything published before its end by asking the stream for its workout's newest sample
+//! ([`Finish`]).
+//!
 //! The workout actor owns it through [`LiveHandle`]: it adds late joiners, and at the end asks
 //! for the final board ([`Finish`]) once every sample published before the end has been read.
 
+use super::live_feed::{Join, Leave, Samples, delete_consumer};
 use super::live_snapshots::{Loaded, Snapshots};
 use crate::env::Env;
 use crate::live::board::{Applied, Board, HistoryBlock, TS_SLACK_MS};
@@ -23,6 +30,7 @@ use crate::metrics;
 use crate::placement::lease::Fence;
 use actix::prelude::*;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bus_contracts::subjects;
 use bus_contracts::v1::energy::{self, Rejection};
 use bus_contracts::v1::frames::Tick;
@@ -118,6 +126,10 @@ impl LiveHandle {
                 tick_schedule: metrics::TickSchedule::default(),
                 last_stream_seq: 0,
                 caught_up: false,
+                consumer_name: None,
+                fed: false,
+                end_seq: None,
+                asking_end_seq: false,
                 ready: false,
                 history_complete: true,
                 consumer: None,
@@ -178,8 +190,16 @@ pub struct LiveSession {
     tick_schedule: metrics::TickSchedule,
     /// Stream sequence of the newest sample read, to resume after a broken consumer.
     last_stream_seq: u64,
-    /// Whether the consumer had nothing more pending after the newest sample read.
+    /// Whether its own consumer had nothing more pending after the newest sample read.
     caught_up: bool,
+    /// Its own consumer's name on the server, to delete it at the hand-over.
+    consumer_name: Option<String>,
+    /// Whether the worker's shared consumer reads for it (its own is gone).
+    fed: bool,
+    /// Once finishing and fed: the stream sequence of the workout's newest sample, read after
+    /// the end; every sample is read once `last_stream_seq` reaches it.
+    end_seq: Option<u64>,
+    asking_end_seq: bool,
     /// Whether the board is in place (a snapshot looked for, and restored if found): no frame
     /// goes out before.
     ready: bool,
@@ -230,15 +250,17 @@ impl Actor for LiveSession {
         }
     }
 
-    fn stopped(&mut self, _: &mut Self::Context) {
+    fn stopped(&mut self, ctx: &mut Self::Context) {
         metrics::live_sessions_changed(-1);
+        self.drop_own_consumer(ctx);
+        self.leave_feed();
     }
 }
 
 impl LiveSession {
     /// Attaches an ordered consumer for this workout's samples: from a little before the start
     /// on the first attach (replaying whatever a previous owner already read), else right after
-    /// the newest sample read.
+    /// the newest sample read. With nothing pending, hands over to the shared one at once.
     fn attach(&mut self, ctx: &mut Context<Self>) {
         let js = async_nats::jetstream::new(self.env.nats.clone());
         let deliver_policy = if self.last_stream_seq == 0 {
@@ -260,15 +282,29 @@ impl LiveSession {
         };
         let open = async move {
             let stream = js.get_stream(subjects::ENERGY_STREAM).await?;
+            // Read before the consumer exists: with nothing pending, no sample of this workout
+            // up to here is unread, and any later one is after it.
+            let tail = stream.cached_info().state.last_sequence;
             let consumer = stream.create_consumer(config).await?;
-            let pending = consumer.cached_info().num_pending;
+            let (name, pending) = (
+                consumer.cached_info().name.clone(),
+                consumer.cached_info().num_pending,
+            );
             let messages = consumer.messages().await?;
-            anyhow::Ok((pending, messages))
+            anyhow::Ok((tail, name, pending, messages))
         };
         ctx.spawn(
             actix::fut::wrap_future(open).map(|opened, act: &mut Self, ctx| match opened {
-                Ok((pending, messages)) => {
-                    act.caught_up = pending == 0;
+                Ok((tail, name, 0, _)) => {
+                    act.consumer_name = Some(name);
+                    act.last_stream_seq = act.last_stream_seq.max(tail);
+                    act.caught_up = true;
+                    tracing::info!(workout.id = %act.workout_id, "live session reading samples (nothing to catch up)");
+                    act.hand_over(ctx);
+                }
+                Ok((_, name, pending, messages)) => {
+                    act.consumer_name = Some(name);
+                    act.caught_up = false;
                     act.consumer = Some(ctx.add_stream(messages.ready_chunks(BATCH)));
                     tracing::info!(workout.id = %act.workout_id, pending, "live session reading samples");
                 }
@@ -280,6 +316,51 @@ impl LiveSession {
         );
     }
 
+    /// Leaves its own consumer for the worker's shared one, which goes on right after the newest
+    /// sample read.
+    fn hand_over(&mut self, ctx: &mut Context<Self>) {
+        if self.fed {
+            return;
+        }
+        self.drop_own_consumer(ctx);
+        self.fed = true;
+        self.env.feed.do_send(Join {
+            workout: self.workout_id,
+            board: self.board_id,
+            after: self.last_stream_seq,
+            to: ctx.address().recipient(),
+        });
+    }
+
+    fn drop_own_consumer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(consumer) = self.consumer.take() {
+            ctx.cancel_future(consumer);
+        }
+        if let Some(name) = self.consumer_name.take() {
+            actix::spawn(delete_consumer(self.env.nats.clone(), name));
+        }
+    }
+
+    fn leave_feed(&mut self) {
+        if std::mem::take(&mut self.fed) {
+            self.env.feed.do_send(Leave {
+                workout: self.workout_id,
+                board: self.board_id,
+            });
+        }
+    }
+
+    /// Applies delivered samples, in stream order.
+    fn read<'a>(&mut self, messages: impl IntoIterator<Item = &'a async_nats::jetstream::Message>) {
+        let now_ms = Utc::now().timestamp_millis();
+        // Metrics once per batch: a registry lookup per sample would cost more than the sample.
+        let mut tally = metrics::SampleTally::default();
+        for message in messages {
+            self.ingest(message, now_ms, &mut tally);
+        }
+        tally.record();
+    }
+
     /// Applies one delivered sample and tallies the outcome in `tally`.
     fn ingest(
         &mut self,
@@ -288,8 +369,13 @@ impl LiveSession {
         tally: &mut metrics::SampleTally,
     ) {
         let (published, pending) = match message.info() {
+            Ok(info) if info.stream_sequence <= self.last_stream_seq => {
+                // Delivered again: the shared consumer started over from behind this session.
+                self.caught_up = info.pending == 0;
+                return;
+            }
             Ok(info) => {
-                self.last_stream_seq = self.last_stream_seq.max(info.stream_sequence);
+                self.last_stream_seq = info.stream_sequence;
                 (info.published, info.pending)
             }
             Err(_) => (time::OffsetDateTime::UNIX_EPOCH, 0),
@@ -402,13 +488,12 @@ impl LiveSession {
     /// Drops a restored board and reads the session from its start, as without a snapshot.
     fn replay_everything(&mut self, ctx: &mut Context<Self>) {
         metrics::snapshot_restored("abandoned");
-        if let Some(consumer) = self.consumer.take() {
-            ctx.cancel_future(consumer);
-        }
+        self.drop_own_consumer(ctx);
         let everyone: Vec<Uuid> = (0..self.board.len() as u32)
             .map(|slot| self.board.user(slot))
             .collect();
         self.board = Board::new(self.started_at.timestamp_millis(), everyone);
+        self.leave_feed();
         self.counts = SampleCounts::default();
         self.last_stream_seq = 0;
         self.caught_up = false;
@@ -525,13 +610,49 @@ impl LiveSession {
         );
     }
 
+    /// Reads, in the background, the stream sequence of the workout's newest sample (0 if it has
+    /// none) into `end_seq`; on failure, asked again on the next try.
+    fn ask_end_seq(&mut self, ctx: &mut Context<Self>) {
+        if self.asking_end_seq {
+            return;
+        }
+        self.asking_end_seq = true;
+        let js = async_nats::jetstream::new(self.env.nats.clone());
+        let subject = subjects::workout_energy_all(self.workout_id);
+        let ask = async move {
+            let stream = js.get_stream_no_info(subjects::ENERGY_STREAM).await?;
+            match stream.get_last_raw_message_by_subject(&subject).await {
+                Ok(newest) => anyhow::Ok(newest.sequence),
+                Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
+                Err(err) => Err(err.into()),
+            }
+        };
+        ctx.spawn(actix::fut::wrap_future(ask).map(|asked, act: &mut Self, _| {
+            act.asking_end_seq = false;
+            match asked {
+                Ok(end) => act.end_seq = Some(end),
+                Err(err) => {
+                    tracing::warn!(workout.id = %act.workout_id, error = %err, "cannot read the newest sample's sequence; asking again")
+                }
+            }
+        }));
+    }
+
     /// Answers a pending [`Finish`] once the consumer has caught up (or waited long enough).
     fn try_finish(&mut self, ctx: &mut Context<Self>) {
         let Some((_, since)) = &self.finishing else {
             return;
         };
         let waited = since.elapsed();
-        let complete = self.ready && self.caught_up && self.history_complete;
+        if waited >= SETTLE && self.fed && self.end_seq.is_none() {
+            self.ask_end_seq(ctx);
+        }
+        let read_all = if self.fed {
+            self.end_seq.is_some_and(|end| self.last_stream_seq >= end)
+        } else {
+            self.caught_up
+        };
+        let complete = self.ready && read_all && self.history_complete;
         if waited < SETTLE || (!complete && waited < CATCH_UP_LIMIT) {
             return;
         }
@@ -551,25 +672,36 @@ impl LiveSession {
 }
 
 impl StreamHandler<Batch> for LiveSession {
-    fn handle(&mut self, batch: Batch, _: &mut Self::Context) {
-        let now_ms = Utc::now().timestamp_millis();
-        // Metrics once per batch: a registry lookup per sample would cost more than the sample.
-        let mut tally = metrics::SampleTally::default();
-        for message in batch {
-            match message {
-                Ok(message) => self.ingest(&message, now_ms, &mut tally),
-                Err(err) => {
-                    tracing::warn!(workout.id = %self.workout_id, error = %err, "sample consumer error")
-                }
-            }
+    fn handle(&mut self, batch: Batch, ctx: &mut Self::Context) {
+        let messages: Vec<_> = batch
+            .into_iter()
+            .filter_map(|message| {
+                message
+                    .inspect_err(|err| tracing::warn!(workout.id = %self.workout_id, error = %err, "sample consumer error"))
+                    .ok()
+            })
+            .collect();
+        self.read(&messages);
+        if self.caught_up {
+            self.hand_over(ctx);
         }
-        tally.record();
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
         // The ordered consumer recreates itself on gaps; it only ends when it cannot go on.
         tracing::warn!(workout.id = %self.workout_id, "sample consumer ended; attaching again");
         ctx.run_later(REATTACH_AFTER, |act, ctx| act.attach(ctx));
+    }
+}
+
+impl Handler<Samples> for LiveSession {
+    type Result = ();
+
+    fn handle(&mut self, Samples(messages): Samples, _: &mut Self::Context) {
+        // Sent before this session left the feed (to replay from the start): not for it now.
+        if self.fed {
+            self.read(&messages);
+        }
     }
 }
 
