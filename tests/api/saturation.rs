@@ -61,10 +61,22 @@ async fn an_exhausted_connection_pool_answers_503_with_retry_after_and_recovers(
     let body = problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["code"], "unavailable", "{body}");
     assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
-    let logs = app.logs().join("\n");
+    // The node's log reaches the test through a pipe: wait for the line rather than race it.
+    let logged = |app: &TestApp| {
+        app.logs()
+            .iter()
+            .any(|line| line.contains("pool timed out"))
+    };
+    for _ in 0..50 {
+        if logged(&app) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
-        logs.contains("pool timed out"),
-        "the cause is logged: {logs}"
+        logged(&app),
+        "the cause is logged: {}",
+        app.logs().join("\n")
     );
 
     // Once the lock goes, the held request completes and the pool serves again.
