@@ -14,8 +14,8 @@
 //!
 //! Once its consumer has nothing pending, the session hands over to the worker's one shared
 //! consumer ([`live_feed`](super::live_feed)) and drops its own: a worker with 200 live sessions
-//! then costs nats-server one filtered consumer, not 200. A handed-over session knows it has read
-//! everything published before its end by asking the stream for its workout's newest sample
+//! then costs nats-server one filtered consumer, not 200. At the end a session reads on its own
+//! consumer again, whose `pending` tells when everything published before the end is read
 //! ([`Finish`]).
 //!
 //! The workout actor owns it through [`LiveHandle`]: it adds late joiners, and at the end asks
@@ -30,7 +30,6 @@ use crate::metrics;
 use crate::placement::lease::Fence;
 use actix::prelude::*;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bus_contracts::subjects;
 use bus_contracts::v1::energy::{self, Rejection};
 use bus_contracts::v1::frames::Tick;
@@ -128,8 +127,6 @@ impl LiveHandle {
                 caught_up: false,
                 consumer_name: None,
                 fed: false,
-                end_seq: None,
-                asking_end_seq: false,
                 ready: false,
                 history_complete: true,
                 consumer: None,
@@ -196,10 +193,6 @@ pub struct LiveSession {
     consumer_name: Option<String>,
     /// Whether the worker's shared consumer reads for it (its own is gone).
     fed: bool,
-    /// Once finishing and fed: the stream sequence of the workout's newest sample, read after
-    /// the end; every sample is read once `last_stream_seq` reaches it.
-    end_seq: Option<u64>,
-    asking_end_seq: bool,
     /// Whether the board is in place (a snapshot looked for, and restored if found): no frame
     /// goes out before.
     ready: bool,
@@ -319,7 +312,7 @@ impl LiveSession {
     /// Leaves its own consumer for the worker's shared one, which goes on right after the newest
     /// sample read.
     fn hand_over(&mut self, ctx: &mut Context<Self>) {
-        if self.fed {
+        if self.fed || self.finishing.is_some() {
             return;
         }
         self.drop_own_consumer(ctx);
@@ -610,49 +603,13 @@ impl LiveSession {
         );
     }
 
-    /// Reads, in the background, the stream sequence of the workout's newest sample (0 if it has
-    /// none) into `end_seq`; on failure, asked again on the next try.
-    fn ask_end_seq(&mut self, ctx: &mut Context<Self>) {
-        if self.asking_end_seq {
-            return;
-        }
-        self.asking_end_seq = true;
-        let js = async_nats::jetstream::new(self.env.nats.clone());
-        let subject = subjects::workout_energy_all(self.workout_id);
-        let ask = async move {
-            let stream = js.get_stream_no_info(subjects::ENERGY_STREAM).await?;
-            match stream.get_last_raw_message_by_subject(&subject).await {
-                Ok(newest) => anyhow::Ok(newest.sequence),
-                Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
-                Err(err) => Err(err.into()),
-            }
-        };
-        ctx.spawn(actix::fut::wrap_future(ask).map(|asked, act: &mut Self, _| {
-            act.asking_end_seq = false;
-            match asked {
-                Ok(end) => act.end_seq = Some(end),
-                Err(err) => {
-                    tracing::warn!(workout.id = %act.workout_id, error = %err, "cannot read the newest sample's sequence; asking again")
-                }
-            }
-        }));
-    }
-
     /// Answers a pending [`Finish`] once the consumer has caught up (or waited long enough).
     fn try_finish(&mut self, ctx: &mut Context<Self>) {
         let Some((_, since)) = &self.finishing else {
             return;
         };
         let waited = since.elapsed();
-        if waited >= SETTLE && self.fed && self.end_seq.is_none() {
-            self.ask_end_seq(ctx);
-        }
-        let read_all = if self.fed {
-            self.end_seq.is_some_and(|end| self.last_stream_seq >= end)
-        } else {
-            self.caught_up
-        };
-        let complete = self.ready && read_all && self.history_complete;
+        let complete = self.ready && self.caught_up && self.history_complete;
         if waited < SETTLE || (!complete && waited < CATCH_UP_LIMIT) {
             return;
         }
@@ -732,6 +689,15 @@ impl Handler<Finish> for LiveSession {
         let (reply, answer) = oneshot::channel();
         self.ended_at = Some(at);
         self.finishing = Some((reply, Instant::now()));
+        if self.fed {
+            // Whether every sample up to the end has been read is its own consumer's `pending`:
+            // the shared one's counts every session of the worker. Asking the stream for the
+            // workout's newest sample instead scans the whole stream under its lock (nats-server
+            // 2.15, a wildcard `last_by_subj`): 200 sessions ending at once stalled ingest.
+            self.leave_feed();
+            self.caught_up = false;
+            self.attach(ctx);
+        }
         self.try_finish(ctx);
         Box::pin(async move { answer.await.ok() })
     }
