@@ -1,19 +1,23 @@
-//! `SampleFeed`: one `ENERGY` consumer per worker for the samples of every live session it owns,
-//! each sample routed to its session by the workout id in its subject.
+//! `SampleFeed`: one `ENERGY` consumer per worker, reading every sample and routing each to the
+//! worker's live session of its workout (by the workout id in its subject); samples of sessions
+//! elsewhere are dropped.
 //!
-//! Why one and not one per session: to find a filtered consumer's next message, nats-server
+//! Why not one consumer per session: to find a filtered consumer's next message, nats-server
 //! 2.15's file store matches the subject of every sample stored since that consumer's last one,
 //! so 200 per-session consumers on one stream match every sample 200 times (BENCHMARKS,
-//! "Many classes at once": a third of nats-server's CPU). One consumer whose filter lists a
-//! worker's sessions (`filter_subjects`) matches each sample once per worker.
+//! "Many classes at once": a third of nats-server's CPU). A consumer of the whole stream matches
+//! nothing: every sample is its next. The price is that each worker receives every sample, so
+//! W workers receive W × the samples. (One consumer per worker filtering its sessions' subjects,
+//! `filter_subjects`, was tried first and was worse than 200 consumers: BENCHMARKS says by how
+//! much.)
 //!
 //! A session still reads on its own consumer first: a start or a failover may replay an hour of
 //! its samples, and the feed must not rewind for every other session. Once that consumer has
 //! nothing pending, the session hands over ([`Join`]) with the stream sequence it has read
-//! through. The feed's consumer cannot change its filter, so the feed starts another one with the
-//! new list (at most once per [`REGROUP_AFTER`], however many sessions come and go), beginning
-//! right after the lowest sequence any member may still miss: nothing is skipped, and what is
-//! delivered twice the session drops by stream sequence.
+//! through. If the feed has read at least that far, the session is served from the next sample
+//! on; if not, the feed starts its consumer again (at most once per [`REGROUP_AFTER`], however
+//! many sessions join) right after the lowest sequence any member may still miss: nothing is
+//! skipped, and what is delivered twice the session drops by stream sequence.
 
 use crate::metrics;
 use actix::prelude::*;
@@ -27,8 +31,8 @@ use uuid::Uuid;
 /// Most samples routed in one turn of the feed (as a session's own consumer reads them).
 const BATCH: usize = 512;
 
-/// How long membership changes gather before the consumer is started again with the new filter:
-/// a burst of sessions going live costs one new consumer, not one each.
+/// How long hand-overs gather before the consumer is started again from behind: a burst of
+/// sessions going live costs one new consumer, not one each.
 const REGROUP_AFTER: Duration = Duration::from_millis(100);
 
 /// How soon a broken consumer is started again.
@@ -70,8 +74,8 @@ pub struct Leave {
 struct Member {
     board: Uuid,
     to: Recipient<Samples>,
-    /// Whether the running consumer reads for it: until then its samples come from nowhere (the
-    /// next consumer starts no later than its `after`), so that it never gets them out of order.
+    /// Whether the running consumer serves it: not while it waits for a consumer started again
+    /// from behind (no later than its `after`), so that it never gets its samples out of order.
     read: bool,
 }
 
@@ -111,7 +115,7 @@ impl SampleFeed {
         }
     }
 
-    /// Starts the consumer again, with the members' workouts as its filter, after
+    /// Starts the consumer again (or stops it, with no members left) after
     /// [`REGROUP_AFTER`] (once however many changes come meanwhile).
     fn regroup_soon(&mut self, ctx: &mut Context<Self>) {
         if self.regroup.is_none() {
@@ -148,11 +152,7 @@ impl SampleFeed {
             member.read = true;
         }
         let config = pull::OrderedConfig {
-            filter_subjects: self
-                .members
-                .keys()
-                .map(|workout| subjects::workout_energy_all(*workout))
-                .collect(),
+            filter_subject: subjects::ENERGY_STREAM_SUBJECTS.to_owned(),
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: after + 1,
             },
@@ -254,16 +254,24 @@ impl Handler<Join> for SampleFeed {
     type Result = ();
 
     fn handle(&mut self, join: Join, ctx: &mut Self::Context) {
+        // The running consumer reads every workout: a member that has read at least as far is
+        // served by it from the next sample on; one behind it needs it started again from
+        // where it is.
+        let read =
+            self.consumer.is_some() && self.through.is_some_and(|through| join.after >= through);
         self.members.insert(
             join.workout,
             Member {
                 board: join.board,
                 to: join.to,
-                read: false,
+                read,
             },
         );
-        self.joined_after = Some(self.joined_after.map_or(join.after, |a| a.min(join.after)));
-        self.regroup_soon(ctx);
+        metrics::feed_sessions(self.members.len());
+        if !read {
+            self.joined_after = Some(self.joined_after.map_or(join.after, |a| a.min(join.after)));
+            self.regroup_soon(ctx);
+        }
     }
 }
 
@@ -277,7 +285,10 @@ impl Handler<Leave> for SampleFeed {
             .is_some_and(|member| member.board == leave.board)
         {
             self.members.remove(&leave.workout);
-            self.regroup_soon(ctx);
+            metrics::feed_sessions(self.members.len());
+            if self.members.is_empty() {
+                self.regroup_soon(ctx);
+            }
         }
     }
 }
