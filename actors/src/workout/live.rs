@@ -14,7 +14,7 @@
 //!
 //! Once its consumer has nothing pending, the session hands over to the worker's one shared
 //! consumer ([`live_feed`](super::live_feed)) and drops its own: a worker with 200 live sessions
-//! then costs nats-server one filtered consumer, not 200. At the end a session reads on its own
+//! then costs nats-server one consumer, not 200. At the end a session reads on its own
 //! consumer again, whose `pending` tells when everything published before the end is read
 //! ([`Finish`]).
 //!
