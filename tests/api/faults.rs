@@ -277,15 +277,7 @@ async fn when_postgres_is_down_as_the_trainer_ends_the_end_is_503_and_a_retry_co
         back.elapsed().as_millis()
     );
 
-    let ranking: Value = app
-        .get(
-            &format!("/api/v1/workouts/{}/results", class.id),
-            Some(trainer),
-        )
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
+    let ranking = crate::live::results(&app, trainer, &class.id).await;
     let ranked: Vec<(String, i64)> = ranking["items"]
         .as_array()
         .map(|items| {

@@ -182,6 +182,15 @@ pub(crate) fn energies(board: &Value) -> Vec<(String, i64)> {
         .unwrap_or_default()
 }
 
+/// A workout's results, as `token` may see them.
+pub(crate) async fn results(app: &ApiClient, token: &str, id: &str) -> Value {
+    app.get(&format!("/api/v1/workouts/{id}/results"), Some(token))
+        .await
+        .json()
+        .await
+        .unwrap_or_default()
+}
+
 /// A counter's value in a node's Prometheus text, 0 if absent.
 pub(crate) async fn counter(app: &ApiClient, series: &str) -> f64 {
     let text = app
@@ -258,15 +267,7 @@ async fn three_trainees_with_scripted_streams_get_exact_ranks_energy_calories_an
         StatusCode::OK
     );
 
-    let results: Value = app
-        .get(
-            &format!("/api/v1/workouts/{}/results", class.id),
-            Some(trainer),
-        )
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
+    let results = results(&app, trainer, &class.id).await;
     let ranking: Vec<(i64, String, i64)> = results["items"]
         .as_array()
         .unwrap_or(&Vec::new())
@@ -322,15 +323,7 @@ async fn three_trainees_with_scripted_streams_get_exact_ranks_energy_calories_an
     // Ending again changes nothing.
     let again = app.end_workout(trainer, &class.id).await;
     problem(again, StatusCode::CONFLICT).await;
-    let unchanged: Value = app
-        .get(
-            &format!("/api/v1/workouts/{}/results", class.id),
-            Some(trainer),
-        )
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
+    let unchanged = self::results(&app, trainer, &class.id).await;
     assert_eq!(unchanged, results);
 }
 

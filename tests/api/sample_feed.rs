@@ -9,7 +9,6 @@ use crate::helpers::{TestApp, token, user_id};
 use crate::live::{Class, counter, fast_ticking_app, live_class, sample, send_and_expect};
 use futures_util::TryStreamExt as _;
 use reqwest::StatusCode;
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::{Instant, sleep};
@@ -72,16 +71,9 @@ async fn ended_with_energy(app: &crate::helpers::ApiClient, class: &Class) -> i6
         app.end_workout(trainer, &class.id).await.status(),
         StatusCode::OK
     );
-    let results: Value = app
-        .get(
-            &format!("/api/v1/workouts/{}/results", class.id),
-            Some(trainer),
-        )
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
-    results["items"][0]["energy"].as_i64().unwrap_or(-1)
+    crate::live::results(app, trainer, &class.id).await["items"][0]["energy"]
+        .as_i64()
+        .unwrap_or(-1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
