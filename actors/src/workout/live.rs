@@ -655,7 +655,8 @@ impl Handler<Samples> for LiveSession {
     type Result = ();
 
     fn handle(&mut self, Samples(messages): Samples, _: &mut Self::Context) {
-        // Sent before this session left the feed (to replay from the start): not for it now.
+        // Sent before this session left the feed (to finish, or to replay from the start, on its
+        // own consumer, which reads them again): not for it now.
         if self.fed {
             self.read(&messages);
         }
