@@ -2,7 +2,6 @@
 
 use crate::client::ActorClient;
 use crate::placement::host::Registry;
-use crate::workout::live_feed::SampleFeed;
 use crate::workout::state::Rules;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +30,4 @@ pub struct Env {
     pub snapshots: async_nats::jetstream::kv::Store,
     /// How often a live workout snapshots its board; `None`: never.
     pub snapshot_every: Option<Duration>,
-    /// The node's one reader of its live sessions' samples, once they have caught up.
-    pub feed: actix::Addr<SampleFeed>,
 }

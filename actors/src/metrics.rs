@@ -23,9 +23,6 @@ pub const LIVE_SESSIONS_RESUMED: &str = "cultfit_live_sessions_resumed_total";
 pub const OUTBOX_PUBLISHED: &str = "cultfit_outbox_published_total";
 /// Gauge: live sessions (workouts ranking and publishing frames) on this node.
 pub const LIVE_SESSIONS: &str = "cultfit_live_sessions";
-/// Gauge: live sessions on this node whose samples the node's one shared consumer reads (the
-/// others are still catching up on their own; see `workout::live_feed`).
-pub const FEED_SESSIONS: &str = "cultfit_live_feed_sessions";
 /// Counter: energy samples put on a board.
 pub const SAMPLES_ACCEPTED: &str = "cultfit_samples_accepted_total";
 /// Counter: energy samples already seen (duplicates, replays, late deliveries): harmless.
@@ -68,12 +65,6 @@ pub fn describe_live() {
         metrics::counter!(SAMPLES_REJECTED, "reason" => reason.as_str()).absolute(0);
     }
     metrics::gauge!(LIVE_SESSIONS).set(0.0);
-    metrics::gauge!(FEED_SESSIONS).set(0.0);
-}
-
-/// The shared sample consumer now reads for `sessions` live sessions.
-pub fn feed_sessions(sessions: usize) {
-    metrics::gauge!(FEED_SESSIONS).set(sessions as f64);
 }
 
 /// A live session started (`+1`) or stopped (`-1`).

@@ -6,7 +6,6 @@ use crate::client::ActorClient;
 use crate::env::Env;
 use crate::placement::host::{Host, Registry};
 use crate::placement::nodes::Heartbeat;
-use crate::workout::live_feed::SampleFeed;
 use crate::workout::state::Rules;
 use crate::{outbox, workout};
 use async_nats::jetstream;
@@ -58,7 +57,6 @@ impl Worker {
             tick: config.tick,
             snapshots: buckets.snapshots.clone(),
             snapshot_every: config.snapshot_every,
-            feed: actix::Actor::start(SampleFeed::new(nats.clone())),
         });
         let host = Host::new(env, buckets.owners.clone());
         let activations = host.serve_activations().await?;

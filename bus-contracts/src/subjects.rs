@@ -98,15 +98,6 @@ pub fn energy_sender(subject: &str) -> Option<Uuid> {
     Uuid::parse_str(user).ok()
 }
 
-/// The workout a sample is for: the `<workout_id>` token of a [`workout_energy`] subject, if it
-/// is one.
-pub fn energy_workout(subject: &str) -> Option<Uuid> {
-    let rest = subject.strip_prefix(PREFIX)?.strip_prefix(".workouts.")?;
-    let (workout, rest) = rest.split_once('.')?;
-    rest.strip_prefix("energy.")?;
-    Uuid::parse_str(workout).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,21 +143,5 @@ mod tests {
             None
         );
         assert_eq!(energy_sender("energy"), None);
-    }
-
-    #[test]
-    fn the_workout_is_read_from_the_energy_subject() {
-        let (workout, user) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        assert_eq!(
-            energy_workout(&workout_energy(workout, user)),
-            Some(workout)
-        );
-        assert_eq!(energy_workout(&workout_live(workout)), None);
-        assert_eq!(energy_workout(&workout_events(workout)), None);
-        assert_eq!(
-            energy_workout(&format!("cultfit.v1.workouts.not-a-uuid.energy.{user}")),
-            None
-        );
-        assert_eq!(energy_workout("cultfit.v1.workouts."), None);
     }
 }

@@ -15,7 +15,6 @@ mod live;
 mod operations;
 mod placement;
 mod private_pg;
-mod sample_feed;
 mod saturation;
 mod supervision;
 mod tokens;

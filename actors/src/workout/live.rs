@@ -12,16 +12,9 @@
 //! the workout's start. Either way a new owner rebuilds exactly the same board (samples carry
 //! cumulative energy and `seq`, so replayed and duplicated samples change nothing).
 //!
-//! Once its consumer has nothing pending, the session hands over to the worker's one shared
-//! consumer ([`live_feed`](super::live_feed)) and drops its own: a worker with 200 live sessions
-//! then costs nats-server one consumer, not 200. At the end a session reads on its own
-//! consumer again, whose `pending` tells when everything published before the end is read
-//! ([`Finish`]).
-//!
 //! The workout actor owns it through [`LiveHandle`]: it adds late joiners, and at the end asks
 //! for the final board ([`Finish`]) once every sample published before the end has been read.
 
-use super::live_feed::{Join, Leave, Samples, delete_consumer};
 use super::live_snapshots::{Loaded, Snapshots};
 use crate::env::Env;
 use crate::live::board::{Applied, Board, HistoryBlock, TS_SLACK_MS};
@@ -125,8 +118,6 @@ impl LiveHandle {
                 tick_schedule: metrics::TickSchedule::default(),
                 last_stream_seq: 0,
                 caught_up: false,
-                consumer_name: None,
-                fed: false,
                 ready: false,
                 history_complete: true,
                 consumer: None,
@@ -187,12 +178,8 @@ pub struct LiveSession {
     tick_schedule: metrics::TickSchedule,
     /// Stream sequence of the newest sample read, to resume after a broken consumer.
     last_stream_seq: u64,
-    /// Whether its own consumer had nothing more pending after the newest sample read.
+    /// Whether the consumer had nothing more pending after the newest sample read.
     caught_up: bool,
-    /// Its own consumer's name on the server, to delete it at the hand-over.
-    consumer_name: Option<String>,
-    /// Whether the worker's shared consumer reads for it (its own is gone).
-    fed: bool,
     /// Whether the board is in place (a snapshot looked for, and restored if found): no frame
     /// goes out before.
     ready: bool,
@@ -243,17 +230,15 @@ impl Actor for LiveSession {
         }
     }
 
-    fn stopped(&mut self, ctx: &mut Self::Context) {
+    fn stopped(&mut self, _: &mut Self::Context) {
         metrics::live_sessions_changed(-1);
-        self.drop_own_consumer(ctx);
-        self.leave_feed();
     }
 }
 
 impl LiveSession {
     /// Attaches an ordered consumer for this workout's samples: from a little before the start
     /// on the first attach (replaying whatever a previous owner already read), else right after
-    /// the newest sample read. With nothing pending, hands over to the shared one at once.
+    /// the newest sample read.
     fn attach(&mut self, ctx: &mut Context<Self>) {
         let js = async_nats::jetstream::new(self.env.nats.clone());
         let deliver_policy = if self.last_stream_seq == 0 {
@@ -275,29 +260,15 @@ impl LiveSession {
         };
         let open = async move {
             let stream = js.get_stream(subjects::ENERGY_STREAM).await?;
-            // Read before the consumer exists: with nothing pending, no sample of this workout
-            // up to here is unread, and any later one is after it.
-            let tail = stream.cached_info().state.last_sequence;
             let consumer = stream.create_consumer(config).await?;
-            let (name, pending) = (
-                consumer.cached_info().name.clone(),
-                consumer.cached_info().num_pending,
-            );
+            let pending = consumer.cached_info().num_pending;
             let messages = consumer.messages().await?;
-            anyhow::Ok((tail, name, pending, messages))
+            anyhow::Ok((pending, messages))
         };
         ctx.spawn(
             actix::fut::wrap_future(open).map(|opened, act: &mut Self, ctx| match opened {
-                Ok((tail, name, 0, _)) => {
-                    act.consumer_name = Some(name);
-                    act.last_stream_seq = act.last_stream_seq.max(tail);
-                    act.caught_up = true;
-                    tracing::info!(workout.id = %act.workout_id, "live session reading samples (nothing to catch up)");
-                    act.hand_over(ctx);
-                }
-                Ok((_, name, pending, messages)) => {
-                    act.consumer_name = Some(name);
-                    act.caught_up = false;
+                Ok((pending, messages)) => {
+                    act.caught_up = pending == 0;
                     act.consumer = Some(ctx.add_stream(messages.ready_chunks(BATCH)));
                     tracing::info!(workout.id = %act.workout_id, pending, "live session reading samples");
                 }
@@ -309,51 +280,6 @@ impl LiveSession {
         );
     }
 
-    /// Leaves its own consumer for the worker's shared one, which goes on right after the newest
-    /// sample read.
-    fn hand_over(&mut self, ctx: &mut Context<Self>) {
-        if self.fed || self.finishing.is_some() {
-            return;
-        }
-        self.drop_own_consumer(ctx);
-        self.fed = true;
-        self.env.feed.do_send(Join {
-            workout: self.workout_id,
-            board: self.board_id,
-            after: self.last_stream_seq,
-            to: ctx.address().recipient(),
-        });
-    }
-
-    fn drop_own_consumer(&mut self, ctx: &mut Context<Self>) {
-        if let Some(consumer) = self.consumer.take() {
-            ctx.cancel_future(consumer);
-        }
-        if let Some(name) = self.consumer_name.take() {
-            actix::spawn(delete_consumer(self.env.nats.clone(), name));
-        }
-    }
-
-    fn leave_feed(&mut self) {
-        if std::mem::take(&mut self.fed) {
-            self.env.feed.do_send(Leave {
-                workout: self.workout_id,
-                board: self.board_id,
-            });
-        }
-    }
-
-    /// Applies delivered samples, in stream order.
-    fn read<'a>(&mut self, messages: impl IntoIterator<Item = &'a async_nats::jetstream::Message>) {
-        let now_ms = Utc::now().timestamp_millis();
-        // Metrics once per batch: a registry lookup per sample would cost more than the sample.
-        let mut tally = metrics::SampleTally::default();
-        for message in messages {
-            self.ingest(message, now_ms, &mut tally);
-        }
-        tally.record();
-    }
-
     /// Applies one delivered sample and tallies the outcome in `tally`.
     fn ingest(
         &mut self,
@@ -362,13 +288,8 @@ impl LiveSession {
         tally: &mut metrics::SampleTally,
     ) {
         let (published, pending) = match message.info() {
-            Ok(info) if info.stream_sequence <= self.last_stream_seq => {
-                // Delivered again: the shared consumer started over from behind this session.
-                self.caught_up = info.pending == 0;
-                return;
-            }
             Ok(info) => {
-                self.last_stream_seq = info.stream_sequence;
+                self.last_stream_seq = self.last_stream_seq.max(info.stream_sequence);
                 (info.published, info.pending)
             }
             Err(_) => (time::OffsetDateTime::UNIX_EPOCH, 0),
@@ -481,12 +402,13 @@ impl LiveSession {
     /// Drops a restored board and reads the session from its start, as without a snapshot.
     fn replay_everything(&mut self, ctx: &mut Context<Self>) {
         metrics::snapshot_restored("abandoned");
-        self.drop_own_consumer(ctx);
+        if let Some(consumer) = self.consumer.take() {
+            ctx.cancel_future(consumer);
+        }
         let everyone: Vec<Uuid> = (0..self.board.len() as u32)
             .map(|slot| self.board.user(slot))
             .collect();
         self.board = Board::new(self.started_at.timestamp_millis(), everyone);
-        self.leave_feed();
         self.counts = SampleCounts::default();
         self.last_stream_seq = 0;
         self.caught_up = false;
@@ -629,37 +551,25 @@ impl LiveSession {
 }
 
 impl StreamHandler<Batch> for LiveSession {
-    fn handle(&mut self, batch: Batch, ctx: &mut Self::Context) {
-        let messages: Vec<_> = batch
-            .into_iter()
-            .filter_map(|message| {
-                message
-                    .inspect_err(|err| tracing::warn!(workout.id = %self.workout_id, error = %err, "sample consumer error"))
-                    .ok()
-            })
-            .collect();
-        self.read(&messages);
-        if self.caught_up {
-            self.hand_over(ctx);
+    fn handle(&mut self, batch: Batch, _: &mut Self::Context) {
+        let now_ms = Utc::now().timestamp_millis();
+        // Metrics once per batch: a registry lookup per sample would cost more than the sample.
+        let mut tally = metrics::SampleTally::default();
+        for message in batch {
+            match message {
+                Ok(message) => self.ingest(&message, now_ms, &mut tally),
+                Err(err) => {
+                    tracing::warn!(workout.id = %self.workout_id, error = %err, "sample consumer error")
+                }
+            }
         }
+        tally.record();
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
         // The ordered consumer recreates itself on gaps; it only ends when it cannot go on.
         tracing::warn!(workout.id = %self.workout_id, "sample consumer ended; attaching again");
         ctx.run_later(REATTACH_AFTER, |act, ctx| act.attach(ctx));
-    }
-}
-
-impl Handler<Samples> for LiveSession {
-    type Result = ();
-
-    fn handle(&mut self, Samples(messages): Samples, _: &mut Self::Context) {
-        // Sent before this session left the feed (to finish, or to replay from the start, on its
-        // own consumer, which reads them again): not for it now.
-        if self.fed {
-            self.read(&messages);
-        }
     }
 }
 
@@ -690,15 +600,6 @@ impl Handler<Finish> for LiveSession {
         let (reply, answer) = oneshot::channel();
         self.ended_at = Some(at);
         self.finishing = Some((reply, Instant::now()));
-        if self.fed {
-            // Whether every sample up to the end has been read is its own consumer's `pending`:
-            // the shared one's counts every session of the worker. Asking the stream for the
-            // workout's newest sample instead scans the whole stream under its lock (nats-server
-            // 2.15, a wildcard `last_by_subj`): 200 sessions ending at once stalled ingest.
-            self.leave_feed();
-            self.caught_up = false;
-            self.attach(ctx);
-        }
         self.try_finish(ctx);
         Box::pin(async move { answer.await.ok() })
     }

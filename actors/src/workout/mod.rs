@@ -6,7 +6,6 @@
 
 pub mod actor;
 pub mod live;
-pub mod live_feed;
 pub mod live_snapshots;
 pub mod live_sweep;
 pub mod state;
