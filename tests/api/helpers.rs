@@ -446,6 +446,20 @@ impl TestApp {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Waits (up to `within`) for a log line containing `needle`: lines reach the test through a
+    /// pipe, so one written just before a response may not be here yet when the response is.
+    pub async fn wait_for_log(&self, needle: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.logs.lock().unwrap().iter().any(|l| l.contains(needle)) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the node never logged {needle:?}:\n{}",
+                self.logs().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Send SIGTERM and wait for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         Command::new("kill")

@@ -61,23 +61,9 @@ async fn an_exhausted_connection_pool_answers_503_with_retry_after_and_recovers(
     let body = problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["code"], "unavailable", "{body}");
     assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
-    // The node's log reaches the test through a pipe: wait for the line rather than race it.
-    let logged = |app: &TestApp| {
-        app.logs()
-            .iter()
-            .any(|line| line.contains("pool timed out"))
-    };
-    for _ in 0..50 {
-        if logged(&app) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        logged(&app),
-        "the cause is logged: {}",
-        app.logs().join("\n")
-    );
+    // The cause is logged.
+    app.wait_for_log("pool timed out", Duration::from_secs(5))
+        .await;
 
     // Once the lock goes, the held request completes and the pool serves again.
     lock.commit().await.expect("commit");

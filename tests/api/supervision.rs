@@ -49,9 +49,6 @@ async fn a_workout_actor_that_fails_restarts_and_reloads_its_state_from_postgres
         .filter_map(|e| e["trainee_id"].as_str())
         .collect();
     assert_eq!(booked, [user_id(&first), user_id(&second)]);
-    let logs = app.logs();
-    assert!(
-        logs.iter().any(|l| l.contains("actor restarting")),
-        "no restart in the logs"
-    );
+    app.wait_for_log("actor restarting", std::time::Duration::from_secs(5))
+        .await;
 }
