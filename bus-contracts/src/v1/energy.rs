@@ -133,7 +133,8 @@ impl std::error::Error for Rejection {}
 
 /// Decodes and validates one wire payload.
 ///
-/// - [`Rejection::Malformed`]: longer than [`MAX_PAYLOAD_BYTES`], not a JSON object, a missing field, a
+/// - [`Rejection::Malformed`]: longer than [`MAX_PAYLOAD_BYTES`], not UTF-8 (anywhere, even in a
+///   field that is ignored), not a JSON object, a missing field, a
 ///   field of the wrong type (`"50"` for a number), a number that does not fit (`1e999`, a
 ///   negative `seq`), negative `energy`, or `hr` outside [`HR_RANGE_BPM`].
 /// - [`Rejection::RatingOutOfRange`]: a well-formed sample whose `rating` is outside 0..=100.
@@ -147,7 +148,10 @@ pub fn parse(payload: &[u8]) -> Result<Sample, Rejection> {
     if payload.len() > MAX_PAYLOAD_BYTES || !is_object {
         return Err(Rejection::Malformed);
     }
-    let sample: Sample = serde_json::from_slice(payload).map_err(|_| Rejection::Malformed)?;
+    // JSON is UTF-8 (RFC 8259). Checking the payload once up front lets serde_json take every key
+    // as already-checked text instead of checking each one again.
+    let text = std::str::from_utf8(payload).map_err(|_| Rejection::Malformed)?;
+    let sample: Sample = serde_json::from_str(text).map_err(|_| Rejection::Malformed)?;
     sample.validate()?;
     Ok(sample)
 }
@@ -226,10 +230,15 @@ mod tests {
             r#"{{"seq":1,"ts":0,"rating":1,"energy":1,"pad":"{}"}}"#,
             "x".repeat(MAX_PAYLOAD_BYTES)
         );
-        let cases: [(&[u8], Rejection); 24] = [
+        let cases: [(&[u8], Rejection); 25] = [
             // Not JSON, or not an object.
             (b"", Rejection::Malformed),
             (b"\xff\xfe\x00garbage", Rejection::Malformed),
+            // JSON is UTF-8: a stray byte is refused even in a field nobody reads.
+            (
+                b"{\"seq\":1,\"ts\":0,\"rating\":1,\"energy\":1,\"fw\":\"\xff\"}",
+                Rejection::Malformed,
+            ),
             (b"{", Rejection::Malformed),
             (b"null", Rejection::Malformed),
             (b"[1,2,3,4]", Rejection::Malformed),

@@ -119,20 +119,32 @@ const NEIGHBOURS: usize = 2;
 /// folds them; each tick ranks the board (`Board::rank`, as every tick does) and builds every
 /// client's view: the top 10 and each participant's rank with two neighbours either side. All on
 /// this thread, no I/O: the time measured is CPU time.
-fn ranking_cultfit(
-    users: &[Uuid],
-    ticks: &[Vec<Update>],
+struct CultfitSide<'a> {
+    users: &'a [Uuid],
     start_ms: i64,
-) -> anyhow::Result<(RankingOutcome, Board)> {
-    let mut outcome = RankingOutcome::new()?;
-    let mut board = Board::new(start_ms, users.iter().copied());
-    for (second, updates) in ticks.iter().enumerate() {
+    board: Board,
+    outcome: RankingOutcome,
+}
+
+impl<'a> CultfitSide<'a> {
+    fn new(users: &'a [Uuid], start_ms: i64) -> anyhow::Result<Self> {
+        Ok(Self {
+            users,
+            start_ms,
+            board: Board::new(start_ms, users.iter().copied()),
+            outcome: RankingOutcome::new()?,
+        })
+    }
+
+    /// Folds `second`'s updates, ranks, and cuts every view.
+    fn tick(&mut self, second: usize, updates: &[Update]) -> anyhow::Result<()> {
+        let (board, outcome) = (&mut self.board, &mut self.outcome);
         let began = Instant::now();
-        let now_ms = start_ms + (second as i64 + 1) * 1000;
+        let now_ms = self.start_ms + (second as i64 + 1) * 1000;
         for update in updates {
             let sample = bus_contracts::v1::energy::parse(&update.payload)
                 .map_err(|e| anyhow::anyhow!("generated sample rejected: {e:?}"))?;
-            let applied = board.ingest(users[update.who as usize], &sample, now_ms);
+            let applied = board.ingest(self.users[update.who as usize], &sample, now_ms);
             if !matches!(applied, Ok(Applied::Accepted)) {
                 bail!("generated sample not accepted");
             }
@@ -141,7 +153,7 @@ fn ranking_cultfit(
         let ranking = board.rank();
         let points = |slot: u32| (board.user(slot), board.energy(slot).floor() as i64);
         let top: Vec<(Uuid, i64)> = ranking.order.iter().take(10).map(|&s| points(s)).collect();
-        let mut views = Vec::with_capacity(users.len());
+        let mut views = Vec::with_capacity(self.users.len());
         for slot in 0..board.len() as u32 {
             let rank = ranking.rank_of[slot as usize] as usize;
             let from = rank.saturating_sub(1 + NEIGHBOURS);
@@ -160,8 +172,8 @@ fn ranking_cultfit(
                     .map(|v| v.0 as u64 + v.1.len() as u64)
                     .sum::<u64>(),
         );
+        Ok(())
     }
-    Ok((outcome, board))
 }
 
 /// What `board` puts on the live subject for the api nodes: (every part of one tick as the owner
@@ -231,72 +243,86 @@ const PIPELINE: usize = 1_000;
 /// The baseline: the same updates as `ZADD key score member` into a Redis sorted set (pipelined,
 /// [`PIPELINE`] commands at a time) and, per tick, `ZREVRANGE key 0 9 WITHSCORES` plus
 /// `ZREVRANK` for every participant (pipelined). Wall time, as a client of Redis sees it. The key
-/// is unique to the run and deleted at the end.
-async fn ranking_redis(
-    redis_url: &str,
-    users: &[Uuid],
-    ticks: &[Vec<Update>],
-) -> anyhow::Result<(RankingOutcome, Option<f64>)> {
-    let client = redis::Client::open(redis_url)?;
-    let mut redis = client
-        .get_multiplexed_async_connection()
-        .await
-        .with_context(|| format!("failed to connect to {redis_url}"))?;
-    let key = format!("cultfit-bench:ranking:{}", Uuid::now_v7());
-    let members: Vec<String> = users.iter().map(|u| u.simple().to_string()).collect();
-    let cpu_before = redis_cpu(&mut redis).await;
-    let result = async {
-        let mut outcome = RankingOutcome::new()?;
-        for updates in ticks {
-            let began = Instant::now();
-            for batch in updates.chunks(PIPELINE) {
-                let mut pipe = redis::pipe();
-                for update in batch {
-                    pipe.cmd("ZADD")
-                        .arg(&key)
-                        .arg(update.energy)
-                        .arg(&members[update.who as usize])
-                        .ignore();
-                }
-                pipe.query_async::<()>(&mut redis).await?;
-            }
-            let updated = began.elapsed();
-            let (top,): (Vec<(String, f64)>,) = redis::pipe()
-                .cmd("ZREVRANGE")
-                .arg(&key)
-                .arg(0)
-                .arg(9)
-                .arg("WITHSCORES")
-                .query_async(&mut redis)
-                .await?;
-            let mut ranks = 0u64;
-            for batch in members.chunks(PIPELINE) {
-                let mut pipe = redis::pipe();
-                for member in batch {
-                    pipe.cmd("ZREVRANK").arg(&key).arg(member);
-                }
-                let got: Vec<Option<u64>> = pipe.query_async(&mut redis).await?;
-                ranks += got.iter().flatten().map(|r| r + 1).sum::<u64>();
-            }
-            outcome.record(began.elapsed());
-            outcome.updating += updated;
-            outcome.updates += updates.len();
-            outcome.check = outcome
-                .check
-                .wrapping_add(top.first().map_or(0, |t| t.1 as u64) + ranks);
-        }
-        anyhow::Ok(outcome)
+/// is unique to the run; [`RedisSide::finish`] deletes it.
+struct RedisSide {
+    redis: redis::aio::MultiplexedConnection,
+    key: String,
+    members: Vec<String>,
+    cpu_before: Option<f64>,
+    outcome: RankingOutcome,
+}
+
+impl RedisSide {
+    async fn connect(redis_url: &str, users: &[Uuid]) -> anyhow::Result<Self> {
+        let client = redis::Client::open(redis_url)?;
+        let mut redis = client
+            .get_multiplexed_async_connection()
+            .await
+            .with_context(|| format!("failed to connect to {redis_url}"))?;
+        let cpu_before = redis_cpu(&mut redis).await;
+        Ok(Self {
+            redis,
+            key: format!("cultfit-bench:ranking:{}", Uuid::now_v7()),
+            members: users.iter().map(|u| u.simple().to_string()).collect(),
+            cpu_before,
+            outcome: RankingOutcome::new()?,
+        })
     }
-    .await;
-    redis::cmd("DEL")
-        .arg(&key)
-        .query_async::<()>(&mut redis)
-        .await?;
-    let cpu = match (cpu_before, redis_cpu(&mut redis).await) {
-        (Some(before), Some(after)) => Some(after - before),
-        _ => None,
-    };
-    Ok((result?, cpu))
+
+    /// Sends one tick's updates, then reads the top 10 and every participant's rank.
+    async fn tick(&mut self, updates: &[Update]) -> anyhow::Result<()> {
+        let (redis, key, outcome) = (&mut self.redis, &self.key, &mut self.outcome);
+        let began = Instant::now();
+        for batch in updates.chunks(PIPELINE) {
+            let mut pipe = redis::pipe();
+            for update in batch {
+                pipe.cmd("ZADD")
+                    .arg(key)
+                    .arg(update.energy)
+                    .arg(&self.members[update.who as usize])
+                    .ignore();
+            }
+            pipe.query_async::<()>(redis).await?;
+        }
+        let updated = began.elapsed();
+        let (top,): (Vec<(String, f64)>,) = redis::pipe()
+            .cmd("ZREVRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(9)
+            .arg("WITHSCORES")
+            .query_async(redis)
+            .await?;
+        let mut ranks = 0u64;
+        for batch in self.members.chunks(PIPELINE) {
+            let mut pipe = redis::pipe();
+            for member in batch {
+                pipe.cmd("ZREVRANK").arg(key).arg(member);
+            }
+            let got: Vec<Option<u64>> = pipe.query_async(redis).await?;
+            ranks += got.iter().flatten().map(|r| r + 1).sum::<u64>();
+        }
+        outcome.record(began.elapsed());
+        outcome.updating += updated;
+        outcome.updates += updates.len();
+        outcome.check = outcome
+            .check
+            .wrapping_add(top.first().map_or(0, |t| t.1 as u64) + ranks);
+        Ok(())
+    }
+
+    /// Deletes the key; returns what was measured and redis-server's CPU seconds meanwhile.
+    async fn finish(mut self) -> anyhow::Result<(RankingOutcome, Option<f64>)> {
+        redis::cmd("DEL")
+            .arg(&self.key)
+            .query_async::<()>(&mut self.redis)
+            .await?;
+        let cpu = match (self.cpu_before, redis_cpu(&mut self.redis).await) {
+            (Some(before), Some(after)) => Some(after - before),
+            _ => None,
+        };
+        Ok((self.outcome, cpu))
+    }
 }
 
 /// redis-server's CPU seconds so far (user + system, from `INFO cpu`).
@@ -325,8 +351,34 @@ pub async fn run(
     }
     let start_ms = Utc::now().timestamp_millis();
     let (users, ticks) = ranking_updates(participants, rate, seconds, start_ms)?;
-    let (ours, board) = ranking_cultfit(&users, &ticks, start_ms)?;
-    let (theirs, redis_cpu) = ranking_redis(redis_url, &users, &ticks).await?;
+    let mut cultfit = CultfitSide::new(&users, start_ms)?;
+    let mut redis = RedisSide::connect(redis_url, &users).await?;
+    // The sides take turns, tick by tick, and swap who goes first: on a shared machine whose
+    // speed drifts by tens of percent from one minute to the next, both then see the same
+    // machine, which running one side after the other did not give.
+    // What a service in front of Redis would also spend: decoding the same payloads.
+    let mut decoding = Duration::ZERO;
+    let mut run = async || {
+        for (second, updates) in ticks.iter().enumerate() {
+            if second % 2 == 0 {
+                cultfit.tick(second, updates)?;
+                redis.tick(updates).await?;
+            } else {
+                redis.tick(updates).await?;
+                cultfit.tick(second, updates)?;
+            }
+            let began = Instant::now();
+            for update in updates {
+                std::hint::black_box(bus_contracts::v1::energy::parse(&update.payload).ok());
+            }
+            decoding += began.elapsed();
+        }
+        anyhow::Ok(())
+    };
+    let ran = run().await;
+    let (theirs, redis_cpu) = redis.finish().await?;
+    ran?;
+    let (ours, board) = (cultfit.outcome, cultfit.board);
     let label = if label.is_empty() {
         format!("{participants} participants, {rate} updates/s, {seconds} s")
     } else {
@@ -347,6 +399,11 @@ pub async fn run(
         ours.update_rate() / theirs.update_rate(),
         p50(&theirs) / p50(&ours),
         ratio(ours.total, theirs.total),
+    );
+    println!(
+        "ratio if the Redis side also decoded the payloads (energy::parse, {:.2} ms a tick): total tick time {:.1}x",
+        decoding.as_secs_f64() * 1000.0 / ticks.len() as f64,
+        ratio(ours.total, theirs.total + decoding),
     );
     println!(
         "CPU: cultfit {:.3} s on one thread (all of it in the ticks); redis-server {}, plus this client's side of the {:.3} s wall",
