@@ -360,6 +360,7 @@ impl Board {
 /// non-negative, but the order stays total whatever they are), reversed; `reached_at` is moved
 /// from `i64` order into `u64` order.
 fn place_key(energy: f64, reached_at: i64) -> u128 {
+    // `f64::total_cmp`'s own trick: flip the magnitude bits of negatives, then compare as i64.
     let bits = energy.to_bits() as i64;
     let total = bits ^ ((((bits >> 63) as u64) >> 1) as i64);
     let descending = !((total as u64) ^ (1 << 63));
@@ -370,10 +371,10 @@ fn place_key(energy: f64, reached_at: i64) -> u128 {
 /// Grows a history `column` to hold index `second`, marking the seconds in between `empty`. Nearly
 /// every sample lands one second past the end, so this is nearly always one push.
 fn reach<T: Copy>(column: &mut Vec<T>, second: usize, empty: T) {
-    match column.len() {
-        len if len == second => column.push(empty),
-        len if len < second => column.resize(second + 1, empty),
-        _ => {}
+    if column.len() == second {
+        column.push(empty);
+    } else if column.len() < second {
+        column.resize(second + 1, empty);
     }
 }
 

@@ -353,11 +353,11 @@ pub async fn run(
     let (users, ticks) = ranking_updates(participants, rate, seconds, start_ms)?;
     let mut cultfit = CultfitSide::new(&users, start_ms)?;
     let mut redis = RedisSide::connect(redis_url, &users).await?;
+    // What a service in front of Redis would also spend: decoding the same payloads.
+    let mut decoding = Duration::ZERO;
     // The sides take turns, tick by tick, and swap who goes first: on a shared machine whose
     // speed drifts by tens of percent from one minute to the next, both then see the same
     // machine, which running one side after the other did not give.
-    // What a service in front of Redis would also spend: decoding the same payloads.
-    let mut decoding = Duration::ZERO;
     let mut run = async || {
         for (second, updates) in ticks.iter().enumerate() {
             if second % 2 == 0 {
