@@ -88,9 +88,14 @@ impl RankingOutcome {
         })
     }
 
-    fn record(&mut self, tick: Duration) {
+    /// One tick: its whole time, the part spent updating, the updates applied, and what its views
+    /// added up to.
+    fn record(&mut self, tick: Duration, updating: Duration, updates: usize, check: u64) {
         let _ = self.ticks.record(tick.as_micros().max(1) as u64);
         self.total += tick;
+        self.updating += updating;
+        self.updates += updates;
+        self.check = self.check.wrapping_add(check);
     }
 
     /// Updates applied per second of update work.
@@ -162,16 +167,13 @@ impl<'a> CultfitSide<'a> {
                 ranking.order[from..to].iter().map(|&s| points(s)).collect();
             views.push((rank as u32, around));
         }
-        outcome.record(began.elapsed());
-        outcome.updating += folded;
-        outcome.updates += updates.len();
-        outcome.check = outcome.check.wrapping_add(
-            top.first().map_or(0, |t| t.1 as u64)
-                + views
-                    .iter()
-                    .map(|v| v.0 as u64 + v.1.len() as u64)
-                    .sum::<u64>(),
-        );
+        let took = began.elapsed();
+        let check = top.first().map_or(0, |t| t.1 as u64)
+            + views
+                .iter()
+                .map(|v| v.0 as u64 + v.1.len() as u64)
+                .sum::<u64>();
+        outcome.record(took, folded, updates.len(), check);
         Ok(())
     }
 }
@@ -302,12 +304,9 @@ impl RedisSide {
             let got: Vec<Option<u64>> = pipe.query_async(redis).await?;
             ranks += got.iter().flatten().map(|r| r + 1).sum::<u64>();
         }
-        outcome.record(began.elapsed());
-        outcome.updating += updated;
-        outcome.updates += updates.len();
-        outcome.check = outcome
-            .check
-            .wrapping_add(top.first().map_or(0, |t| t.1 as u64) + ranks);
+        let took = began.elapsed();
+        let check = top.first().map_or(0, |t| t.1 as u64) + ranks;
+        outcome.record(took, updated, updates.len(), check);
         Ok(())
     }
 
