@@ -11,11 +11,17 @@
 //! needs the session's state and is decided by the workout's owner (the live board in
 //! `cultfit-actors`), which reports those refusals with the other [`Rejection`]s.
 //!
+//! A payload in the shape serializers write (fields in declaration order, no whitespace) is read
+//! by a small reader of exactly that shape (`canonical`, held to serde_json's results bit for bit
+//! by property tests); every other payload goes through serde_json, the definition.
+//!
 //! Unknown JSON fields are ignored, so wearables may send extra data (battery, firmware) and the
 //! format can grow without breaking older workers. Frozen examples live in
 //! `tests/fixtures/v1/energy_sample.*.json`.
 
 use serde::{Deserialize, Serialize};
+
+mod canonical;
 
 /// Highest effort rating a wearable can report; the scale is 0..=100.
 pub const RATING_MAX: f64 = 100.0;
@@ -151,7 +157,11 @@ pub fn parse(payload: &[u8]) -> Result<Sample, Rejection> {
     // JSON is UTF-8 (RFC 8259). Checking the payload once up front lets serde_json take every key
     // as already-checked text instead of checking each one again.
     let text = std::str::from_utf8(payload).map_err(|_| Rejection::Malformed)?;
-    let sample: Sample = serde_json::from_str(text).map_err(|_| Rejection::Malformed)?;
+    // The shape every serializer writes is read directly; anything else goes to serde_json.
+    let sample = match canonical::read(text) {
+        Some(sample) => sample,
+        None => serde_json::from_str(text).map_err(|_| Rejection::Malformed)?,
+    };
     sample.validate()?;
     Ok(sample)
 }
