@@ -65,6 +65,11 @@ impl ActorClient {
         }
     }
 
+    /// The live workers this client places actors on.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
     /// Send `command` to the actor `(kind, id)` and decode its reply. `request_id` travels in
     /// the request's NATS header, so the actor's span carries the id of the HTTP request's span.
     #[tracing::instrument(
@@ -119,39 +124,66 @@ impl ActorClient {
         }
     }
 
-    /// Ask the preferred live worker to host the actor. Returns once it is active somewhere, or
-    /// after a short pause when the lease is held elsewhere (the caller then retries).
+    /// Ask the live workers, in rendezvous order, to host the actor, each keeping to its share
+    /// of workouts (bounded loads); if every one that answered is full, the most preferred of
+    /// them takes it regardless. Returns once it is active somewhere, or after a short pause when
+    /// the lease is held elsewhere (the caller then retries).
     async fn activate(&self, kind: ActorKind, id: Uuid) -> Result<(), CallError> {
-        let request = bytes_of(&ActivationRequest { kind, id })?;
-        for node in self.directory.ranked(&subjects::lease_key(kind, id)) {
-            let sent = self
-                .nats
-                .send_request(
-                    subjects::node_activations(&node),
-                    Request::new()
-                        .payload(request.clone())
-                        .timeout(Some(self.request_timeout)),
-                )
-                .await;
-            let Ok(message) = sent else { continue }; // dead or unreachable node: next one
-            match serde_json::from_slice::<Activation>(&message.payload) {
-                Ok(Activation::Active { .. }) => return Ok(()),
-                Ok(Activation::Unknown) => {
-                    return Err(CallError::Rejected(WireError::new(
-                        ErrorCode::NotFound,
-                        format!("unknown {}", kind.as_str()),
-                    )));
+        // First every live worker, bounded; then, unbounded, those that said they were full.
+        let mut asking = self.directory.ranked(&subjects::lease_key(kind, id));
+        'asking: for bounded in [true, false] {
+            let mut full = Vec::new();
+            for node in &asking {
+                let request = ActivationRequest { kind, id, bounded };
+                match self.ask(node, &request).await? {
+                    Some(Activation::Active { .. }) => return Ok(()),
+                    // The holder is alive (it will answer) or dead (its lease expires soon): wait.
+                    Some(Activation::OwnedElsewhere { .. }) => break 'asking,
+                    Some(Activation::OverShare { hosted, share }) => {
+                        tracing::debug!(node, hosted, share, "activation refused: over its share");
+                        full.push(node.clone());
+                    }
+                    Some(Activation::Unavailable { reason }) => {
+                        tracing::debug!(node, reason, "activation refused")
+                    }
+                    Some(Activation::Unknown) => {
+                        return Err(CallError::Rejected(WireError::new(
+                            ErrorCode::NotFound,
+                            format!("unknown {}", kind.as_str()),
+                        )));
+                    }
+                    None => {} // dead, unreachable or garbled: the next one
                 }
-                // The holder is alive (it will answer) or dead (its lease expires soon): wait.
-                Ok(Activation::OwnedElsewhere { .. }) => break,
-                Ok(Activation::Unavailable { reason }) => {
-                    tracing::debug!(node, reason, "activation refused")
-                }
-                Err(err) => tracing::warn!(node, error = %err, "undecodable activation reply"),
             }
+            asking = full;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         Ok(())
+    }
+
+    /// Send one activation request to `node`; `None` if no usable answer came.
+    async fn ask(
+        &self,
+        node: &str,
+        request: &ActivationRequest,
+    ) -> Result<Option<Activation>, CallError> {
+        let sent = self
+            .nats
+            .send_request(
+                subjects::node_activations(node),
+                Request::new()
+                    .payload(bytes_of(request)?)
+                    .timeout(Some(self.request_timeout)),
+            )
+            .await;
+        let Ok(message) = sent else { return Ok(None) };
+        match serde_json::from_slice::<Activation>(&message.payload) {
+            Ok(activation) => Ok(Some(activation)),
+            Err(err) => {
+                tracing::warn!(node, error = %err, "undecodable activation reply");
+                Ok(None)
+            }
+        }
     }
 }
 

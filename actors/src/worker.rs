@@ -58,10 +58,11 @@ impl Worker {
             snapshots: buckets.snapshots.clone(),
             snapshot_every: config.snapshot_every,
         });
-        let host = Host::new(env, buckets.owners.clone());
+        let workouts = env.registry.workouts();
+        let host = Host::new(env, buckets.owners.clone(), client.directory().clone());
         let activations = host.serve_activations().await?;
         // Only announce ourselves once we can answer activations.
-        let heartbeat = Heartbeat::start(buckets.nodes.clone(), config.node_id.clone());
+        let heartbeat = Heartbeat::start(buckets.nodes.clone(), config.node_id.clone(), workouts);
         let tasks = vec![
             activations,
             outbox::spawn(pool.clone(), jetstream::new(nats), wake_outbox),

@@ -371,6 +371,19 @@ pub struct ActivationRequest {
     pub kind: ActorKind,
     /// Entity id.
     pub id: Uuid,
+    /// Refuse a workout ([`Activation::OverShare`]) if this node already hosts more than its share
+    /// of the workers' workouts (bounded-load placement). Other kinds are never refused for
+    /// load. Absent (older callers): no bound.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bounded: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 /// A node's answer to an activation request.
@@ -394,6 +407,14 @@ pub enum Activation {
         /// Why.
         reason: String,
     },
+    /// This node already hosts its share of workouts (asked with `bounded`); try the next one.
+    /// Only sent to callers that asked with `bounded`.
+    OverShare {
+        /// Workouts this node hosts (active or activating).
+        hosted: u32,
+        /// The most it should host with one more placed, as it counted.
+        share: u32,
+    },
 }
 
 /// A worker's heartbeat in the `nodes` bucket.
@@ -405,6 +426,10 @@ pub struct NodeHeartbeat {
     pub draining: bool,
     /// Sent at.
     pub at: DateTime<Utc>,
+    /// Workout actors this node hosts (active or activating): its load, for bounded-load
+    /// placement. Put again whenever it changes, not only every heartbeat. Absent: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub workouts: u32,
 }
 
 /// What a workout's owner publishes on [`crate::subjects::workout_live`]: lifecycle events and

@@ -92,11 +92,17 @@ const FIXTURES: &[(&str, Check)] = &[
     ("domain_event.promoted.json", round_trips::<DomainEvent>),
     // Placement.
     ("activation_request.json", round_trips::<ActivationRequest>),
+    (
+        "activation_request.bounded.json",
+        round_trips::<ActivationRequest>,
+    ),
     ("activation.active.json", round_trips::<Activation>),
     ("activation.owned_elsewhere.json", round_trips::<Activation>),
     ("activation.unknown.json", round_trips::<Activation>),
     ("activation.unavailable.json", round_trips::<Activation>),
+    ("activation.over_share.json", round_trips::<Activation>),
     ("node_heartbeat.json", round_trips::<NodeHeartbeat>),
+    ("node_heartbeat.hosting.json", round_trips::<NodeHeartbeat>),
     // The live subject.
     ("live.waiting.json", round_trips::<LiveMessage>),
     ("live.started.json", round_trips::<LiveMessage>),

@@ -115,6 +115,9 @@ pub struct Cluster {
     nodes: Vec<Node>,
     pub db_name: String,
     pub nats: NatsBus,
+    /// What every node is started with (`RUST_LOG`, extra `serve` arguments).
+    rust_log: String,
+    serve_args: Vec<String>,
 }
 
 impl Cluster {
@@ -145,53 +148,74 @@ impl Cluster {
             NatsShape::ThreeServers => NatsBus::start_cluster(),
         };
         assert!(!roles.is_empty(), "a cluster needs at least one node");
-        let db_name = format!("cultfit_test_{}", Uuid::new_v4().simple());
-        let database_url = database_url(&db_name);
-        let lease_ttl = LEASE_TTL.as_secs().to_string();
-
-        let mut nodes = Vec::with_capacity(roles.len());
-        for &role in roles {
-            let node_id = Uuid::new_v4().to_string();
-            let mut args = vec![
-                "--role",
-                role.as_arg(),
-                "--node-id",
-                &node_id,
-                "--lease-ttl-secs",
-                &lease_ttl,
-            ];
-            args.extend_from_slice(serve_args);
-            let ServeProcess {
-                child,
-                logs,
-                address,
-            } = spawn_serve(&database_url, &nats, rust_log, &args, &[]);
-            nodes.push(Node {
-                role,
-                node_id,
-                api: ApiClient::new(address.clone()),
-                address,
-                child,
-                logs,
-                killed: false,
-            });
-        }
-        let cluster = Self {
-            nodes,
-            db_name,
+        let mut cluster = Self {
+            nodes: Vec::with_capacity(roles.len()),
+            db_name: format!("cultfit_test_{}", Uuid::new_v4().simple()),
             nats,
+            rust_log: rust_log.to_owned(),
+            serve_args: serve_args.iter().map(|&arg| arg.to_owned()).collect(),
         };
-        cluster.wait_until_ready().await;
-        cluster.wait_for_heartbeats().await;
+        for &role in roles {
+            let node = cluster.spawn(role);
+            cluster.nodes.push(node);
+        }
+        cluster.wait_until_ready(0).await;
+        cluster.wait_for_heartbeats(0).await;
         cluster
     }
 
-    /// Waits (up to 15 s) until every worker has put its heartbeat into KV bucket `nodes` (key
-    /// `nodes.<node_id>`, or just `<node_id>`), so placement sees all of them from the start.
-    async fn wait_for_heartbeats(&self) {
+    /// Start one more node with `role` (after the others: the database is migrated) and wait
+    /// until it is ready and, for a worker, announced. Returns its index.
+    pub async fn add(&mut self, role: Role) -> usize {
+        let node = self.spawn(role);
+        self.nodes.push(node);
+        let index = self.nodes.len() - 1;
+        self.wait_until_ready(index).await;
+        self.wait_for_heartbeats(index).await;
+        index
+    }
+
+    fn spawn(&self, role: Role) -> Node {
+        let node_id = Uuid::new_v4().to_string();
+        let lease_ttl = LEASE_TTL.as_secs().to_string();
+        let mut args = vec![
+            "--role",
+            role.as_arg(),
+            "--node-id",
+            &node_id,
+            "--lease-ttl-secs",
+            &lease_ttl,
+        ];
+        args.extend(self.serve_args.iter().map(String::as_str));
+        let ServeProcess {
+            child,
+            logs,
+            address,
+        } = spawn_serve(
+            &database_url(&self.db_name),
+            &self.nats,
+            &self.rust_log,
+            &args,
+            &[],
+        );
+        Node {
+            role,
+            api: ApiClient::new(address.clone()),
+            node_id,
+            address,
+            child,
+            logs,
+            killed: false,
+        }
+    }
+
+    /// Waits (up to 15 s) until every worker from node `first` on has put its heartbeat into KV
+    /// bucket `nodes` (key `nodes.<node_id>`, or just `<node_id>`), so placement sees all of them
+    /// from the start.
+    async fn wait_for_heartbeats(&self, first: usize) {
         let client = self.nats.service_client().await;
         let jetstream = async_nats::jetstream::new(client);
-        for node in self.nodes.iter().filter(|n| n.role != Role::Api) {
+        for node in self.nodes[first..].iter().filter(|n| n.role != Role::Api) {
             let mut seen = false;
             for _ in 0..75 {
                 if let Ok(bucket) = jetstream.get_key_value("nodes").await {
@@ -213,11 +237,11 @@ impl Cluster {
         }
     }
 
-    /// Waits (up to 15 s) until every node reports ready, so workers have joined `nodes` before a
-    /// test sends its first command.
-    async fn wait_until_ready(&self) {
+    /// Waits (up to 15 s) until every node from `first` on reports ready, so workers have joined
+    /// `nodes` before a test sends its first command.
+    async fn wait_until_ready(&self, first: usize) {
         let client = reqwest::Client::new();
-        for node in &self.nodes {
+        for node in &self.nodes[first..] {
             let url = format!("{}/health/ready", node.address);
             let mut ready = false;
             for _ in 0..75 {

@@ -133,6 +133,62 @@ async fn workouts_are_owned_by_worker_nodes_and_spread_over_them(nats: NatsShape
 }
 
 on_both_nats_shapes!(
+    a_worker_that_joins_later_takes_new_workouts_until_the_load_is_even,
+    super::a_worker_that_joins_later_takes_new_workouts_until_the_load_is_even
+);
+
+/// A new workout `2 × slot` hours ahead, with one booking (which activates its actor).
+async fn booked_workout(api: &ApiClient, trainer: &Value, trainee: &Value, slot: i64) -> String {
+    let created = api
+        .created_workout(token(trainer), &new_workout(hours_ahead(2 * slot)))
+        .await;
+    let id = id_of(&created).to_owned();
+    let response = api.book(token(trainee), &id).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "booking {id}");
+    id
+}
+
+/// Bounded loads: the first worker hosts 12 workouts when a second joins. Rendezvous hashing
+/// alone would send the second about half of the next 12; with bounded loads the first is over
+/// its share (at most 7 of 13 up to 13 of 24) and turns them away, so the second takes all of
+/// them, bar the last one or two (the first is back within its share by then) and any asked
+/// before the api node saw the newcomer.
+async fn a_worker_that_joins_later_takes_new_workouts_until_the_load_is_even(nats: NatsShape) {
+    let mut cluster = Cluster::start(nats, &[Role::Api, Role::Worker]).await;
+    let api = cluster.api(0).clone();
+    let trainer = api.signed_up("trainer").await;
+    let trainee = api.signed_up("trainee").await;
+    let mut early = Vec::new();
+    for slot in 0..12 {
+        early.push(booked_workout(&api, &trainer, &trainee, slot).await);
+    }
+    let first = cluster.node(1).node_id.clone();
+    for id in &early {
+        let owner = cluster.wait_for_owner(id, Duration::from_secs(2)).await;
+        assert_eq!(owner.as_deref(), Some(first.as_str()), "workout {id}");
+    }
+
+    let second = cluster.add(Role::Worker).await;
+    let second = cluster.node(second).node_id.clone();
+    let mut late = Vec::new();
+    for slot in 12..24 {
+        late.push(booked_workout(&api, &trainer, &trainee, slot).await);
+    }
+    let mut on_second = 0;
+    for id in &late {
+        let owner = cluster.wait_for_owner(id, Duration::from_secs(2)).await;
+        let owner = owner.unwrap_or_else(|| panic!("workout {id} has no owner"));
+        assert!(owner == first || owner == second, "workout {id} on {owner}");
+        on_second += usize::from(owner == second);
+    }
+    assert!(
+        on_second >= 10,
+        "the worker that joined took {on_second} of the 12 new workouts; the first, hosting 12, \
+         should have turned them away"
+    );
+}
+
+on_both_nats_shapes!(
     concurrent_commands_through_two_api_nodes_activate_exactly_one_actor,
     super::concurrent_commands_through_two_api_nodes_activate_exactly_one_actor
 );

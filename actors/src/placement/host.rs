@@ -7,6 +7,8 @@
 use crate::entity::{Entity, EntityActor, Stop};
 use crate::env::Env;
 use crate::placement::lease::{Acquired, Lease};
+use crate::placement::nodes::Directory;
+use crate::placement::share;
 use crate::{trainee::actor::Trainee, trainer::actor::Trainer, workout::actor::WorkoutEntity};
 use actix::{Arbiter, ArbiterHandle, Recipient, Supervisor};
 use anyhow::Context;
@@ -34,24 +36,75 @@ enum Slot {
 }
 
 /// The actors active on this node.
-#[derive(Default)]
 pub struct Registry {
-    slots: Mutex<HashMap<Key, Slot>>,
+    slots: Mutex<Slots>,
+    /// How many of them are workouts: this node's load, which its heartbeat announces.
+    workouts: watch::Sender<u32>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            slots: Mutex::default(),
+            workouts: watch::Sender::new(0),
+        }
+    }
+}
+
+/// Actors by key, counting the workouts among them as they come and go.
+#[derive(Default)]
+struct Slots {
+    by_key: HashMap<Key, Slot>,
+    workouts: u32,
+}
+
+impl Slots {
+    fn put(&mut self, key: Key, slot: Slot) {
+        if self.by_key.insert(key, slot).is_none() && key.0 == ActorKind::Workout {
+            self.workouts += 1;
+        }
+    }
+
+    fn take(&mut self, key: &Key) -> Option<Slot> {
+        let slot = self.by_key.remove(key);
+        if slot.is_some() && key.0 == ActorKind::Workout {
+            self.workouts -= 1;
+        }
+        slot
+    }
 }
 
 impl Registry {
     /// Forget an actor (it is stopping for good). Drops its address, so no supervisor restart.
     pub fn forget(&self, kind: ActorKind, id: Uuid) {
-        if let Ok(mut slots) = self.slots.lock()
-            && let Some(Slot::Active { .. }) = slots.remove(&(kind, id))
-        {
+        let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        if let Some(Slot::Active { .. }) = slots.take(&(kind, id)) {
             metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => kind.as_str()).decrement(1.0);
         }
+        self.announce(&slots);
     }
 
     /// How many actors are active or activating.
     pub fn len(&self) -> usize {
-        self.slots.lock().map(|s| s.len()).unwrap_or_default()
+        self.slots
+            .lock()
+            .map(|s| s.by_key.len())
+            .unwrap_or_default()
+    }
+
+    /// The number of workouts active or activating here, as it changes.
+    pub fn workouts(&self) -> watch::Receiver<u32> {
+        self.workouts.subscribe()
+    }
+
+    fn announce(&self, slots: &Slots) {
+        self.workouts.send_if_modified(|announced| {
+            let changed = *announced != slots.workouts;
+            *announced = slots.workouts;
+            changed
+        });
     }
 
     /// Whether no actor is active.
@@ -61,7 +114,7 @@ impl Registry {
 
     fn stop_all(&self) {
         let Ok(slots) = self.slots.lock() else { return };
-        for slot in slots.values() {
+        for slot in slots.by_key.values() {
             if let Slot::Active { stop, .. } = slot {
                 stop.do_send(Stop);
             }
@@ -73,6 +126,8 @@ impl Registry {
 pub struct Host {
     env: Arc<Env>,
     owners: kv::Store,
+    /// The other workers and their loads, for bounded-load placement.
+    directory: Directory,
     arbiters: Vec<ArbiterHandle>,
     next: AtomicUsize,
     draining: AtomicBool,
@@ -80,12 +135,13 @@ pub struct Host {
 
 impl Host {
     /// A host with one arbiter (thread) per core for actors.
-    pub fn new(env: Arc<Env>, owners: kv::Store) -> Arc<Self> {
+    pub fn new(env: Arc<Env>, owners: kv::Store, directory: Directory) -> Arc<Self> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let arbiters = (0..cores).map(|_| Arbiter::new().handle()).collect();
         Arc::new(Self {
             env,
             owners,
+            directory,
             arbiters,
             next: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
@@ -112,7 +168,10 @@ impl Host {
                     };
                     let activation =
                         match serde_json::from_slice::<ActivationRequest>(&message.payload) {
-                            Ok(request) => host.activate(request.kind, request.id).await,
+                            Ok(request) => {
+                                host.activate(request.kind, request.id, request.bounded)
+                                    .await
+                            }
                             Err(err) => Activation::Unavailable {
                                 reason: format!("bad request: {err}"),
                             },
@@ -125,8 +184,9 @@ impl Host {
         }))
     }
 
-    /// Activate `(kind, id)` here unless it already is (or is being) activated.
-    pub async fn activate(&self, kind: ActorKind, id: Uuid) -> Activation {
+    /// Activate `(kind, id)` here unless it already is (or is being) activated. If `bounded`, a
+    /// new workout is turned away while this node hosts its share ([`share`]).
+    pub async fn activate(&self, kind: ActorKind, id: Uuid, bounded: bool) -> Activation {
         if self.draining.load(Ordering::SeqCst) {
             return Activation::Unavailable {
                 reason: "draining".to_owned(),
@@ -138,12 +198,20 @@ impl Host {
                     reason: "registry poisoned".to_owned(),
                 };
             };
-            match slots.get(&(kind, id)) {
+            match slots.by_key.get(&(kind, id)) {
                 Some(Slot::Active { epoch, .. }) => return Activation::Active { epoch: *epoch },
                 Some(Slot::Activating(outcome)) => Err(outcome.clone()),
                 None => {
+                    if bounded
+                        && kind == ActorKind::Workout
+                        && let Some(full) = self.full(slots.workouts)
+                    {
+                        metrics::counter!(crate::metrics::ACTIVATIONS, "kind" => kind.as_str(), "outcome" => "over_share").increment(1);
+                        return full;
+                    }
                     let (done, outcome) = watch::channel(None);
-                    slots.insert((kind, id), Slot::Activating(outcome));
+                    slots.put((kind, id), Slot::Activating(outcome));
+                    self.env.registry.announce(&slots);
                     Ok(done)
                 }
             }
@@ -156,6 +224,7 @@ impl Host {
                     Activation::OwnedElsewhere { .. } => "owned_elsewhere",
                     Activation::Unknown => "unknown",
                     Activation::Unavailable { .. } => "unavailable",
+                    Activation::OverShare { .. } => "over_share",
                 };
                 metrics::counter!(crate::metrics::ACTIVATIONS, "kind" => kind.as_str(), "outcome" => outcome).increment(1);
                 let _ = done.send(Some(activation.clone()));
@@ -168,6 +237,16 @@ impl Host {
                 },
             },
         }
+    }
+
+    /// [`Activation::OverShare`] if this node, hosting `hosted` workouts, should take no more.
+    fn full(&self, hosted: u32) -> Option<Activation> {
+        let (others, their_workouts) = self.directory.others_load(&self.env.node_id);
+        let (workers, total) = (others + 1, their_workouts.saturating_add(hosted));
+        share::is_full(hosted, total, workers).then(|| Activation::OverShare {
+            hosted,
+            share: share::share(total.saturating_add(1), workers),
+        })
     }
 
     async fn start(&self, kind: ActorKind, id: Uuid) -> Activation {
@@ -197,7 +276,8 @@ impl Host {
         match tokio::time::timeout(ACTIVATION_TIMEOUT, ready).await {
             Ok(Ok(Ok(()))) => {
                 if let Ok(mut slots) = self.env.registry.slots.lock() {
-                    slots.insert((kind, id), Slot::Active { epoch, stop });
+                    slots.put((kind, id), Slot::Active { epoch, stop });
+                    self.env.registry.announce(&slots);
                     metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => kind.as_str())
                         .increment(1.0);
                 }

@@ -1,6 +1,7 @@
 //! Worker membership: heartbeats in the `nodes` KV bucket and a directory of live workers.
 //!
-//! Every worker puts `{node_id, draining, at}` under its id every [`HEARTBEAT_INTERVAL`]. Every
+//! Every worker puts `{node_id, draining, at, workouts}` under its id every [`HEARTBEAT_INTERVAL`]
+//! and whenever the number of workouts it hosts changes (bounded-load placement weighs it). Every
 //! node (api or worker) watches the bucket and treats a worker as live while its last heartbeat
 //! is younger than [`NODE_TIMEOUT`], so a killed worker drops out within seconds even before its
 //! entry expires.
@@ -14,6 +15,7 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How often a worker announces itself.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -75,35 +77,55 @@ impl Directory {
         let Ok(table) = self.nodes.read() else {
             return Vec::new();
         };
-        let cutoff = Utc::now() - NODE_TIMEOUT;
-        let live = table
-            .values()
-            .filter(|hb| !hb.draining && hb.at > cutoff)
-            .map(|hb| hb.node_id.as_str());
+        let live = placeable(&table).map(|hb| hb.node_id.as_str());
         rendezvous::rank(live, entity)
             .into_iter()
             .map(str::to_owned)
             .collect()
     }
+
+    /// The live, non-draining workers other than `me`: how many, and the workouts they host
+    /// (as of their last heartbeats).
+    pub fn others_load(&self, me: &str) -> (u32, u32) {
+        let Ok(table) = self.nodes.read() else {
+            return (0, 0);
+        };
+        placeable(&table)
+            .filter(|hb| hb.node_id != me)
+            .fold((0, 0), |(workers, workouts), hb| {
+                (workers + 1, workouts.saturating_add(hb.workouts))
+            })
+    }
+}
+
+/// The workers that take activations: heartbeat recent, not draining.
+fn placeable(table: &HashMap<String, NodeHeartbeat>) -> impl Iterator<Item = &NodeHeartbeat> {
+    let cutoff = Utc::now() - NODE_TIMEOUT;
+    table
+        .values()
+        .filter(move |hb| !hb.draining && hb.at > cutoff)
 }
 
 /// Announce this worker until the returned handle is dropped or told to drain.
 pub struct Heartbeat {
-    draining: tokio::sync::watch::Sender<bool>,
+    draining: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Heartbeat {
-    /// Start heartbeating as `node_id`.
-    pub fn start(store: kv::Store, node_id: String) -> Self {
-        let (draining, mut draining_rx) = tokio::sync::watch::channel(false);
+    /// Start heartbeating as `node_id`, with the number of workouts `workouts` says this node
+    /// hosts. A change of that number is put at once (after the put in flight), so that other
+    /// workers weigh it before their next activation rather than a heartbeat later.
+    pub fn start(store: kv::Store, node_id: String, mut workouts: watch::Receiver<u32>) -> Self {
+        let (draining, mut draining_rx) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
             loop {
                 let heartbeat = NodeHeartbeat {
                     node_id: node_id.clone(),
-                    draining: *draining_rx.borrow(),
+                    draining: *draining_rx.borrow_and_update(),
                     at: Utc::now(),
+                    workouts: *workouts.borrow_and_update(),
                 };
                 if let Ok(payload) = serde_json::to_vec(&heartbeat)
                     && let Err(err) = store.put(&node_id, payload.into()).await
@@ -113,6 +135,8 @@ impl Heartbeat {
                 tokio::select! {
                     _ = tick.tick() => {}
                     changed = draining_rx.changed() => if changed.is_err() { return },
+                    // The registry lives as long as the worker; if it is gone, beat on the clock.
+                    Ok(()) = workouts.changed() => {}
                 }
             }
         });
