@@ -5,11 +5,11 @@
 //! `{"seq":1,"ts":1893492000500,"rating":50.0,"energy":12.5}`, optionally with `,"hr":…` before
 //! the brace. [`read`] recognises that shape and nothing else; any other payload (whitespace,
 //! another key order, an unknown field, an escape) gets `None`, and the caller hands it to
-//! serde_json, which stays the definition of the format. The property tests in the parent module
-//! hold the two to the same bits on every payload this one accepts.
+//! serde_json, which stays the definition of the format. The property tests below hold the two to
+//! the same bits on every payload this one accepts.
 //!
-//! Why it exists: a live session decodes all of its samples on one core, and this takes half of
-//! serde_json's instructions for one (docs/BENCHMARKS.md, scenario 6). General JSON crates were
+//! Why it exists: a live session decodes all of its samples on one core, and this takes about half
+//! of serde_json's instructions for one (docs/BENCHMARKS.md, scenario 6). General JSON crates were
 //! measured too and are slower than serde_json on a payload this small.
 
 use super::Sample;
