@@ -154,13 +154,15 @@ pub fn parse(payload: &[u8]) -> Result<Sample, Rejection> {
     if payload.len() > MAX_PAYLOAD_BYTES || !is_object {
         return Err(Rejection::Malformed);
     }
-    // JSON is UTF-8 (RFC 8259). Checking the payload once up front lets serde_json take every key
-    // as already-checked text instead of checking each one again.
-    let text = std::str::from_utf8(payload).map_err(|_| Rejection::Malformed)?;
     // The shape every serializer writes is read directly; anything else goes to serde_json.
-    let sample = match canonical::read(text) {
+    let sample = match canonical::read(payload) {
         Some(sample) => sample,
-        None => serde_json::from_str(text).map_err(|_| Rejection::Malformed)?,
+        None => {
+            // JSON is UTF-8 (RFC 8259). Checking the payload once up front lets serde_json take
+            // every key as already-checked text instead of checking each one again.
+            let text = std::str::from_utf8(payload).map_err(|_| Rejection::Malformed)?;
+            serde_json::from_str(text).map_err(|_| Rejection::Malformed)?
+        }
     };
     sample.validate()?;
     Ok(sample)
