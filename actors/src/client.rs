@@ -2,7 +2,8 @@
 //!
 //! A command is a NATS request on the actor's own subject. If nobody answers (*no responders*),
 //! the actor is not active anywhere: the client asks the preferred worker (rendezvous order over
-//! live workers) to activate it, then retries. A worker that finds the lease held elsewhere says
+//! live workers; for a workout, the first that is not over its share, see
+//! [`crate::placement::share`]) to activate it, then retries. A worker that finds the lease held elsewhere says
 //! so, and the client retries until the holder answers or its lease expires (failover), within
 //! an overall deadline. A request that times out is *not* retried: it may have been executed.
 
