@@ -36,39 +36,30 @@ enum Slot {
 }
 
 /// The actors active on this node.
+#[derive(Default)]
 pub struct Registry {
     slots: Mutex<Slots>,
-    /// How many of them are workouts: this node's load, which its heartbeat announces.
-    workouts: watch::Sender<u32>,
 }
 
-impl Default for Registry {
-    fn default() -> Self {
-        Self {
-            slots: Mutex::default(),
-            workouts: watch::Sender::new(0),
-        }
-    }
-}
-
-/// Actors by key, counting the workouts among them as they come and go.
+/// Actors by key, and how many of them are workouts (active or activating): this node's load,
+/// which its heartbeat announces whenever it changes.
 #[derive(Default)]
 struct Slots {
     by_key: HashMap<Key, Slot>,
-    workouts: u32,
+    workouts: watch::Sender<u32>,
 }
 
 impl Slots {
     fn put(&mut self, key: Key, slot: Slot) {
         if self.by_key.insert(key, slot).is_none() && key.0 == ActorKind::Workout {
-            self.workouts += 1;
+            self.workouts.send_modify(|n| *n += 1);
         }
     }
 
     fn take(&mut self, key: &Key) -> Option<Slot> {
         let slot = self.by_key.remove(key);
         if slot.is_some() && key.0 == ActorKind::Workout {
-            self.workouts -= 1;
+            self.workouts.send_modify(|n| *n -= 1);
         }
         slot
     }
@@ -83,7 +74,6 @@ impl Registry {
         if let Some(Slot::Active { .. }) = slots.take(&(kind, id)) {
             metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => kind.as_str()).decrement(1.0);
         }
-        self.announce(&slots);
     }
 
     /// How many actors are active or activating.
@@ -96,15 +86,11 @@ impl Registry {
 
     /// The number of workouts active or activating here, as it changes.
     pub fn workouts(&self) -> watch::Receiver<u32> {
-        self.workouts.subscribe()
-    }
-
-    fn announce(&self, slots: &Slots) {
-        self.workouts.send_if_modified(|announced| {
-            let changed = *announced != slots.workouts;
-            *announced = slots.workouts;
-            changed
-        });
+        match self.slots.lock() {
+            Ok(slots) => slots.workouts.subscribe(),
+            // Poisoned: the count will not change again.
+            Err(_) => watch::channel(0).1,
+        }
     }
 
     /// Whether no actor is active.
@@ -120,6 +106,19 @@ impl Registry {
             }
         }
     }
+}
+
+/// Counts an activation this node answered, by kind and outcome.
+fn count_activation(kind: ActorKind, activation: &Activation) {
+    let outcome = match activation {
+        Activation::Active { .. } => "active",
+        Activation::OwnedElsewhere { .. } => "owned_elsewhere",
+        Activation::Unknown => "unknown",
+        Activation::Unavailable { .. } => "unavailable",
+        Activation::OverShare { .. } => "over_share",
+    };
+    metrics::counter!(crate::metrics::ACTIVATIONS, "kind" => kind.as_str(), "outcome" => outcome)
+        .increment(1);
 }
 
 /// Hosts actors on this worker.
@@ -204,14 +203,13 @@ impl Host {
                 None => {
                     if bounded
                         && kind == ActorKind::Workout
-                        && let Some(full) = self.full(slots.workouts)
+                        && let Some(full) = self.full(*slots.workouts.borrow())
                     {
-                        metrics::counter!(crate::metrics::ACTIVATIONS, "kind" => kind.as_str(), "outcome" => "over_share").increment(1);
+                        count_activation(kind, &full);
                         return full;
                     }
                     let (done, outcome) = watch::channel(None);
                     slots.put((kind, id), Slot::Activating(outcome));
-                    self.env.registry.announce(&slots);
                     Ok(done)
                 }
             }
@@ -219,14 +217,7 @@ impl Host {
         match done {
             Ok(done) => {
                 let activation = self.start(kind, id).await;
-                let outcome = match &activation {
-                    Activation::Active { .. } => "active",
-                    Activation::OwnedElsewhere { .. } => "owned_elsewhere",
-                    Activation::Unknown => "unknown",
-                    Activation::Unavailable { .. } => "unavailable",
-                    Activation::OverShare { .. } => "over_share",
-                };
-                metrics::counter!(crate::metrics::ACTIVATIONS, "kind" => kind.as_str(), "outcome" => outcome).increment(1);
+                count_activation(kind, &activation);
                 let _ = done.send(Some(activation.clone()));
                 activation
             }
@@ -277,7 +268,6 @@ impl Host {
             Ok(Ok(Ok(()))) => {
                 if let Ok(mut slots) = self.env.registry.slots.lock() {
                     slots.put((kind, id), Slot::Active { epoch, stop });
-                    self.env.registry.announce(&slots);
                     metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => kind.as_str())
                         .increment(1.0);
                 }

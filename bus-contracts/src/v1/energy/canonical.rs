@@ -79,7 +79,12 @@ impl<'a> Cursor<'a> {
             let taken = exponent.take(&bytes[at..], false);
             (taken > 0).then_some(())?;
             at += taken;
-            digits.scale(exponent.saturated(), negative_exponent);
+            let power = exponent.saturated();
+            digits.exponent = if negative_exponent {
+                digits.exponent.saturating_sub(power)
+            } else {
+                digits.exponent.saturating_add(power)
+            };
             integral = false;
         }
         let (text, rest) = self.0.split_at_checked(at)?;
@@ -109,7 +114,7 @@ impl Number<'_> {
         if !self.integral || self.negative {
             return None;
         }
-        if self.digits.overflowed {
+        if self.digits.overflowed() {
             self.parsed()
         } else {
             Some(self.digits.mantissa)
@@ -119,7 +124,7 @@ impl Number<'_> {
     /// The value of an integer that fits an `i64`. `-0` is left to serde_json, which reads it
     /// as a float (and so refuses it for an integer field).
     fn signed(&self) -> Option<i64> {
-        if !self.integral || self.digits.overflowed {
+        if !self.integral || self.digits.overflowed() {
             return None;
         }
         let magnitude = i64::try_from(self.digits.mantissa).ok()?;
@@ -151,10 +156,9 @@ impl Number<'_> {
 #[derive(Default)]
 struct Digits {
     mantissa: u64,
+    /// Every digit taken, including those past the 19th.
     count: usize,
     exponent: i64,
-    /// A 20th digit came: the value is only in the text.
-    overflowed: bool,
 }
 
 /// The most decimal digits every `u64` can hold.
@@ -177,36 +181,31 @@ impl Digits {
                 break;
             }
             taken += 1;
-            if self.count == MAX_DIGITS {
-                self.overflowed = true;
-                continue;
-            }
-            // Cannot wrap: at most 19 digits get here.
-            self.mantissa = self
-                .mantissa
-                .wrapping_mul(10)
-                .wrapping_add(u64::from(digit));
             self.count += 1;
-            self.exponent -= i64::from(fraction);
+            if self.count <= MAX_DIGITS {
+                // Cannot wrap: at most 19 digits get here.
+                self.mantissa = self
+                    .mantissa
+                    .wrapping_mul(10)
+                    .wrapping_add(u64::from(digit));
+                self.exponent -= i64::from(fraction);
+            }
         }
         taken
     }
 
+    /// A 20th digit came: the value is only in the text.
+    fn overflowed(&self) -> bool {
+        self.count > MAX_DIGITS
+    }
+
     /// The digits as an integer, `i64::MAX` if they do not fit (for an exponent).
     fn saturated(&self) -> i64 {
-        if self.overflowed {
+        if self.overflowed() {
             i64::MAX
         } else {
             i64::try_from(self.mantissa).unwrap_or(i64::MAX)
         }
-    }
-
-    fn scale(&mut self, power: i64, down: bool) {
-        self.exponent = if down {
-            self.exponent.saturating_sub(power)
-        } else {
-            self.exponent.saturating_add(power)
-        };
     }
 
     /// The value when one correctly rounded operation gives it exactly: a mantissa of at most
@@ -214,7 +213,7 @@ impl Digits {
     /// exactly too). This is Clinger's fast path; the result is the nearest double, as
     /// `str::parse` and serde_json's `float_roundtrip` give.
     fn exact(&self) -> Option<f64> {
-        if self.overflowed || self.mantissa > 1 << 53 {
+        if self.overflowed() || self.mantissa > 1 << 53 {
             return None;
         }
         let power = usize::try_from(self.exponent.unsigned_abs()).ok()?;
