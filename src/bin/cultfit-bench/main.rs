@@ -39,6 +39,7 @@ use chrono::{TimeDelta, Utc};
 use clap::{Parser, Subcommand};
 use cultfit::accounts::Role;
 use cultfit::auth::tokens::JwtKeys;
+use cultfit::simulate::processes;
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -110,6 +111,17 @@ enum Scenario {
         /// Baseline: connect without credentials to an open server (nothing is seeded).
         #[arg(long)]
         open: bool,
+        /// Once every wearable is in, each publishes one sample a second on its energy subject
+        /// for this many seconds (core publish, as DESIGN.md §5); 0 publishes nothing.
+        #[arg(long, default_value_t = 0)]
+        publish_secs: u64,
+        /// Processes (pids, e.g. the nats-servers) whose CPU over the publishing is reported.
+        #[arg(long)]
+        watch: Vec<u32>,
+        /// With `--open` (a server with JetStream): first create a file-backed stream capturing
+        /// every energy subject, as `ENERGY` does, so the publishing also pays for storing.
+        #[arg(long, requires = "open")]
+        capture: bool,
     },
     /// Open-loop join storm.
     JoinStorm {
@@ -528,11 +540,23 @@ async fn connect_storm(
     wearables: usize,
     seconds: u64,
     open: bool,
+    publishing: Publishing,
 ) -> anyhow::Result<Outcome> {
+    let (workout, people) = if open {
+        (
+            Uuid::now_v7(),
+            (0..wearables).map(|_| Uuid::now_v7()).collect(),
+        )
+    } else {
+        bench.booked_workout(wearables).await?
+    };
+    let subjects: Vec<String> = people
+        .iter()
+        .map(|&user| bus_contracts::subjects::workout_energy(workout, user))
+        .collect();
     let tokens: Vec<Option<String>> = if open {
         vec![None; wearables]
     } else {
-        let (workout, people) = bench.booked_workout(wearables).await?;
         let until = Utc::now() + TimeDelta::hours(1);
         people
             .iter()
@@ -572,8 +596,111 @@ async fn connect_storm(
         outcome.record(latency, status, reqwest::StatusCode::OK);
     }
     outcome.elapsed = begin.elapsed();
+    if publishing.seconds > 0 {
+        publishing.run(&connected, &subjects).await?;
+    }
     drop(connected);
     Ok(outcome)
+}
+
+/// `connect-storm --publish-secs`: what holding the connections *and* publishing on each costs.
+struct Publishing {
+    seconds: u64,
+    watch: Vec<u32>,
+    capture: bool,
+}
+
+impl Publishing {
+    /// Every connection publishes one sample a second on its subject, the connections' sends
+    /// spread evenly over each second, for `self.seconds`; then prints what was published and the
+    /// CPU this program and the watched processes used meanwhile.
+    async fn run(&self, clients: &[async_nats::Client], subjects: &[String]) -> anyhow::Result<()> {
+        if self.capture {
+            let first = clients.first().context("no wearable connected")?;
+            let stream = async_nats::jetstream::stream::Config {
+                name: format!("FLOOR_{}", Uuid::now_v7().simple()),
+                subjects: vec![bus_contracts::subjects::ENERGY_STREAM_SUBJECTS.to_owned()],
+                storage: async_nats::jetstream::stream::StorageType::File,
+                ..Default::default()
+            };
+            async_nats::jetstream::new(first.clone())
+                .create_stream(stream)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the capturing stream: {e}"))?;
+        }
+        let me = std::process::id();
+        let pids: Vec<u32> = [me].into_iter().chain(self.watch.iter().copied()).collect();
+        let before = processes::cpu_seconds(&pids);
+        let spacing = 1.0 / clients.len().max(1) as f64;
+        let begin = tokio::time::Instant::now() + Duration::from_millis(100);
+        let started = Instant::now();
+        let seconds = self.seconds;
+        let tasks: Vec<_> = clients
+            .iter()
+            .zip(subjects)
+            .enumerate()
+            .map(|(i, (client, subject))| {
+                let (client, subject) = (client.clone(), subject.clone());
+                let first = begin + Duration::from_secs_f64(spacing * i as f64);
+                tokio::spawn(async move {
+                    let mut ticks = tokio::time::interval_at(first, Duration::from_secs(1));
+                    let mut sent = 0u64;
+                    for second in 0..seconds {
+                        ticks.tick().await;
+                        let sample = bus_contracts::v1::energy::Sample {
+                            seq: second + 1,
+                            ts: Utc::now().timestamp_millis(),
+                            rating: 60.0,
+                            energy: 60.0 * (second + 1) as f64,
+                            hr: None,
+                        };
+                        let payload = serde_json::to_vec(&sample)?;
+                        if client
+                            .publish(subject.clone(), payload.into())
+                            .await
+                            .is_ok()
+                        {
+                            sent += 1;
+                        }
+                    }
+                    client.flush().await?;
+                    anyhow::Ok(sent)
+                })
+            })
+            .collect();
+        let mut sent = 0;
+        for task in tasks {
+            sent += task.await??;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let after = processes::cpu_seconds(&pids);
+        let cpu = |pid: &u32| after.get(pid).unwrap_or(&0.0) - before.get(pid).unwrap_or(&0.0);
+        let watched: Vec<String> = self
+            .watch
+            .iter()
+            .map(|pid| {
+                format!(
+                    "pid {pid} {:.2} s ({:.2} cores, {:.1} us a sample)",
+                    cpu(pid),
+                    cpu(pid) / wall,
+                    cpu(pid) * 1e6 / sent.max(1) as f64
+                )
+            })
+            .collect();
+        println!(
+            "publishing: {} connections, {sent} samples in {wall:.1} s ({:.0}/s); this program {:.2} s ({:.1} us a sample); watched: {}",
+            clients.len(),
+            sent as f64 / wall,
+            cpu(&me),
+            cpu(&me) * 1e6 / sent.max(1) as f64,
+            if watched.is_empty() {
+                "none".to_owned()
+            } else {
+                watched.join(", ")
+            },
+        );
+        Ok(())
+    }
 }
 
 #[tokio::main]
@@ -657,16 +784,30 @@ async fn main() -> anyhow::Result<()> {
             wearables,
             seconds,
             open,
-        } => connect_storm(&bench, &nats_url, wearables, seconds, open)
-            .await?
-            .report(
-                if open {
-                    "connect storm baseline: no credentials, open nats-server"
-                } else {
-                    "connect storm: device tokens through the auth callout"
-                },
-                &args.label,
-            ),
+            publish_secs,
+            watch,
+            capture,
+        } => connect_storm(
+            &bench,
+            &nats_url,
+            wearables,
+            seconds,
+            open,
+            Publishing {
+                seconds: publish_secs,
+                watch,
+                capture,
+            },
+        )
+        .await?
+        .report(
+            if open {
+                "connect storm baseline: no credentials, open nats-server"
+            } else {
+                "connect storm: device tokens through the auth callout"
+            },
+            &args.label,
+        ),
         Scenario::Failover {
             nats_url,
             nats_secrets,
