@@ -12,14 +12,18 @@
 //! - `connect-storm`: N booked trainees' wearables connect to the locked bus with their device
 //!   tokens, spread evenly over S seconds (open loop, latency from each intended connect time),
 //!   each admitted by the auth callout. With `--open` the same connections go, without any
-//!   credentials, to an open nats-server instead: the baseline of what a connection costs.
+//!   credentials, to an open nats-server instead: the baseline of what a connection costs. With
+//!   `--publish-secs` every connection then publishes a sample a second, and the CPU of the
+//!   `--watch`ed processes is reported per sample (`scripts/bench bus-floor`: the floor under
+//!   PERFORMANCE row 1-XL).
 //! - `many-classes` (PERFORMANCE scenario 9): K live sessions of N wearables at once (200 × 50 by
 //!   default), every wearable on its own device connection, over the workers: tick lateness as the
 //!   workers measure it, sessions per worker, CPU per idle and per busy session; then one session
 //!   of K × N wearables, the baseline (see `many_classes.rs`).
 //! - `ranking` (PERFORMANCE scenario 6; needs no cluster, only a Redis): the same generated updates
 //!   folded into the live `Board` in process, ranked and sliced into every client's view each tick,
-//!   beside a Redis sorted set on loopback (`ZADD`, `ZREVRANGE`, `ZREVRANK`, pipelined).
+//!   beside a Redis sorted set on loopback (`ZADD`, `ZREVRANGE`, `ZREVRANK`, pipelined) giving
+//!   the same answers; timed at two levels (ranks, and views with neighbours) on both sides.
 //!
 //! - `read-api` (PERFORMANCE scenario 4): authenticated `GET /api/v1/workouts` over a seeded
 //!   catalogue beside `GET /health/live` (hello-JSON) of the same node, same client and
