@@ -7,21 +7,35 @@
 //! (≈ 36 MB, stored as it is).
 
 /// `curve` packed; any curve packs, not only rising ones.
+///
+/// Written by hand rather than through postcard's serializer: ending an hour-long class of
+/// 10 000 packs 36 M points, and postcard's per-element path (or collecting the steps first) took
+/// a fifth of the end's write. The bytes are postcard's, which [`unpack`] reads and a property
+/// test pins.
 pub fn pack(curve: &[i32]) -> Vec<u8> {
+    // The length prefix and about a byte a second: one allocation for a typical curve.
+    let mut packed = Vec::with_capacity(curve.len() + 8);
+    push_varint(&mut packed, curve.len() as u64);
     let mut before = 0i64;
-    let steps: Vec<i64> = curve
-        .iter()
-        .map(|&point| {
-            let step = i64::from(point) - before;
-            before = i64::from(point);
-            step
-        })
-        .collect();
-    // Encoding a Vec<i64> into memory has no way to fail.
-    postcard::to_allocvec(&steps).unwrap_or_default()
+    for &point in curve {
+        let step = i64::from(point) - before;
+        before = i64::from(point);
+        // Zigzag: small steps of either sign take few bytes.
+        push_varint(&mut packed, ((step << 1) ^ (step >> 63)) as u64);
+    }
+    packed
 }
 
-/// The curve `packed` holds; an error for bytes [`pack`] did not write.
+/// `value` as a varint: seven bits a byte, least significant first, the high bit set on every
+/// byte but the last (postcard's, and LEB128's, unsigned encoding).
+fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
 pub fn unpack(packed: &[u8]) -> anyhow::Result<Vec<i32>> {
     let (steps, rest): (Vec<i64>, _) = postcard::take_from_bytes(packed)?;
     anyhow::ensure!(rest.is_empty(), "{} bytes after the curve", rest.len());
@@ -55,6 +69,17 @@ mod tests {
             let curve: Vec<i32> = steps.iter().scan(0, |sum, step| { *sum += step; Some(*sum) }).collect();
             // Two bytes say how many points there are.
             prop_assert_eq!(pack(&curve).len(), curve.len() + 2);
+        }
+
+        #[test]
+        fn the_packing_is_postcards_vec_of_steps(curve in proptest::collection::vec(any::<i32>(), 0..500)) {
+            let steps: Vec<i64> = std::iter::once(0)
+                .chain(curve.iter().map(|&p| i64::from(p)))
+                .collect::<Vec<_>>()
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .collect();
+            prop_assert_eq!(pack(&curve), postcard::to_allocvec(&steps).unwrap());
         }
 
         #[test]
