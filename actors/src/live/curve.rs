@@ -36,6 +36,7 @@ fn push_varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
+/// The curve `packed` holds; an error for bytes [`pack`] did not write.
 pub fn unpack(packed: &[u8]) -> anyhow::Result<Vec<i32>> {
     let (steps, rest): (Vec<i64>, _) = postcard::take_from_bytes(packed)?;
     anyhow::ensure!(rest.is_empty(), "{} bytes after the curve", rest.len());
